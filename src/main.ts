@@ -1,0 +1,390 @@
+/**
+ * @module main
+ * The composition root: builds every object from the config and wires receiver → queue →
+ * scheduler → dispatcher → (Maildir | SMTP | LMTP), with DSNs fed back into the queue. No logic of
+ * its own beyond wiring, the bounce hook, and the process lifecycle (signals, reload).
+ */
+import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import type { FerrymailConfig } from './config/schema.js';
+import { loadConfig } from './config/load.js';
+import { verifyPassword } from './config/password.js';
+import { createLogger, type Logger } from './lib/log.js';
+import { Metrics, startMetricsServer } from './lib/metrics.js';
+import { FsQueueStore } from './queue/fs-store.js';
+import { QueueIdGenerator } from './queue/id.js';
+import { QueueSink } from './queue/sink.js';
+import { Scheduler } from './queue/scheduler.js';
+import { planDsns, buildDsn, buildPostmasterNotice, dsnEnvelope } from './queue/bounce.js';
+import type { Envelope, QueuedMessage, RecipientOutcome } from './queue/types.js';
+import { DomainPolicy } from './policy/domains.js';
+import { LocalUsers } from './policy/users.js';
+import { CidrList } from './policy/cidr.js';
+import { MaildirWriter } from './local/maildir.js';
+import { LocalTransport, expandRecipient } from './local/deliver.js';
+import { SmtpTransport } from './sender/transport.js';
+import { LmtpTransport } from './sender/lmtp.js';
+import { DnsMxResolver } from './router/resolver.js';
+import { Router } from './router/router.js';
+import { Dispatcher } from './delivery/dispatcher.js';
+import { SmtpServer, type BoundListener } from './receiver/server.js';
+import { rcptPolicy } from './receiver/rcpt-policy.js';
+import { PickupCollector } from './cli/pickup.js';
+import { startControlServer, type ControlServer } from './control/server.js';
+
+export interface App {
+  listeners: BoundListener[];
+  metricsPort?: number;
+  store: FsQueueStore;
+  scheduler: Scheduler;
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** Deliveries start at once (default); tests of the queue alone may turn them off. */
+  deliver?: boolean;
+}
+
+function routesFor(config: FerrymailConfig) {
+  const out: Record<string, string | { host: string; port?: number; tls?: 'none' | 'opportunistic' | 'require' | 'verify'; auth?: { user: string; pass: string } }> = {};
+  for (const [k, v] of Object.entries(config.routes)) {
+    if (typeof v === 'string') out[k] = v;
+    else {
+      out[k] = {
+        host: v.host,
+        ...(v.port !== undefined ? { port: v.port } : {}),
+        ...(v.tls !== undefined ? { tls: v.tls } : {}),
+        ...(v.auth ? { auth: { user: v.auth.user, pass: v.auth.password } } : {}),
+      };
+    }
+  }
+  return out;
+}
+
+/** Build and start everything; resolves when every listener is bound. */
+export async function startApp(config: FerrymailConfig, opts: StartOptions = {}): Promise<App> {
+  const log = opts.logger ?? createLogger({ level: config.log.level, ...(config.log.format ? { format: config.log.format } : {}) });
+  const dataDir = config.data_dir;
+  await mkdir(dataDir, { recursive: true });
+
+  const store = new FsQueueStore(join(dataDir, 'queue'));
+  await store.open();
+  const ids = new QueueIdGenerator();
+
+  const domains = new DomainPolicy({ local: config.domains.local, relay: config.domains.relay });
+  const users = new LocalUsers(
+    {
+      users: config.users.list,
+      aliases: config.aliases,
+      caseSensitive: config.users.case_sensitive,
+      detailSeparator: config.users.detail_separator,
+    },
+    domains,
+  );
+  const postmasterDomain = config.domains.local[0];
+  const local = new LocalTransport({
+    writer: new MaildirWriter({ root: join(dataDir, 'mail') }),
+    users,
+    ...(postmasterDomain !== undefined ? { postmasterDomain } : {}),
+  });
+  const heloName = config.delivery.helo_name ?? config.hostname;
+  const timeouts = {
+    connect: config.delivery.connect_timeout,
+    greeting: config.delivery.greeting_timeout,
+    command: config.delivery.command_timeout,
+    dataInit: config.delivery.data_init_timeout,
+    dataBlock: config.delivery.data_block_timeout,
+    dataDone: config.delivery.data_done_timeout,
+  };
+  const smtp = new SmtpTransport({ heloName, timeouts });
+  const lmtp = new LmtpTransport({ heloName, timeouts });
+  const resolver = new DnsMxResolver(config.dns.servers.length > 0 ? { servers: config.dns.servers } : {});
+  const router = new Router({
+    localDomains: config.domains.local,
+    relayDomains: config.domains.relay,
+    routes: routesFor(config),
+    resolver,
+    selfNames: [config.hostname],
+    mxPort: config.delivery.mx_port,
+    tls: config.delivery.tls,
+  });
+  const dispatcher = new Dispatcher({
+    router,
+    transports: { local, smtp, lmtp },
+    expand: (a) => expandRecipient(users, a, postmasterDomain),
+    maxReceived: config.limits.max_received_headers,
+  });
+
+  let sinkRef: QueueSink | null = null;
+  const enqueueGenerated = async (env: Omit<Envelope, 'id'>, data: Buffer): Promise<string> => {
+    const sink = sinkRef as QueueSink;
+    const id = sink.newId();
+    const w = sink.begin({ ...env, id });
+    w.write(data);
+    await w.commit();
+    return id;
+  };
+
+  const metrics = new Metrics({
+    queueCounts: async () => {
+      const c: Record<string, number> = { pending: 0, delivered: 0, failed: 0 };
+      for (const m of await store.list()) for (const r of m.recipients) c[r.status] = (c[r.status] ?? 0) + 1;
+      return c;
+    },
+    openConnections: () => server.connectionCount,
+  });
+
+  const onFinal = async (
+    msg: QueuedMessage,
+    newlyFailed: number[],
+    newlyDelivered: number[],
+    delayed: number[],
+    message: Buffer,
+  ): Promise<void> => {
+    const env = msg.envelope;
+    const now = Date.now();
+    if (newlyFailed.length > 0 && (env.sender === '' || env.isBounce)) {
+      // Never a DSN to <> (RFC 5321 §4.5.5): tell the postmaster instead, once, and never about a notice.
+      log.warn({ id: env.id, failed: newlyFailed.map((i) => env.recipients[i]?.address) }, 'undeliverable message with null sender');
+      const isNotice = env.recipients.length === 1 && /^postmaster@/i.test(env.recipients[0]?.address ?? '');
+      if (!isNotice && postmasterDomain !== undefined) {
+        const to = `postmaster@${postmasterDomain}`;
+        const notice = buildPostmasterNotice({ hostname: config.hostname, msg, indices: newlyFailed, message, now, postmaster: to });
+        const nid = await enqueueGenerated(dsnEnvelope(env.sender === '' ? { ...env, sender: to } : env, { id: '', now, dsn: notice, to }), notice);
+        log.info({ id: nid, about: env.id }, 'postmaster notice queued');
+      }
+      return;
+    }
+    for (const plan of planDsns(msg, newlyFailed, newlyDelivered, delayed)) {
+      const dsn = buildDsn({
+        hostname: config.hostname,
+        kind: plan.kind,
+        msg,
+        indices: plan.indices,
+        message,
+        now,
+        willRetryUntil: env.receivedAt + config.queue.max_age,
+      });
+      const nid = await enqueueGenerated(dsnEnvelope(env, { id: '', now, dsn }), dsn);
+      log.info({ id: nid, about: env.id, kind: plan.kind, recipients: plan.indices.length }, 'dsn queued');
+    }
+  };
+
+  const deliver = async (msg: QueuedMessage, message: Buffer, indices: number[]): Promise<RecipientOutcome[]> => {
+    const started = Date.now();
+    const outcomes = await dispatcher.deliver(msg, message, indices);
+    for (const o of outcomes) {
+      const rcpt = msg.envelope.recipients[o.index];
+      metrics.deliveries.inc({ outcome: o.result, transport: o.remoteMta ? 'remote' : 'local' });
+      if (o.result !== 'deferred') metrics.deliveryLatency.observe({ outcome: o.result }, (Date.now() - msg.envelope.receivedAt) / 1000);
+      log.info(
+        {
+          id: msg.envelope.id,
+          from: msg.envelope.sender,
+          to: rcpt?.address,
+          result: o.result,
+          status: o.status,
+          reply: o.reply,
+          relay: o.remoteMta,
+          delay: (Date.now() - msg.envelope.receivedAt) / 1000,
+          attempt_ms: Date.now() - started,
+        },
+        'delivery',
+      );
+    }
+    return outcomes;
+  };
+
+  const retry = config.queue.retry;
+  const first = retry[0] ?? 300_000;
+  const scheduler = new Scheduler({
+    store,
+    deliver,
+    onFinal,
+    concurrency: config.queue.concurrency,
+    backoff: {
+      initialMs: first,
+      factor: retry.length > 1 ? Math.max(1, (retry[1] as number) / first) : 2,
+      maxMs: Math.max(first, retry[retry.length - 1] ?? first),
+      maxAgeMs: config.queue.max_age,
+    },
+    ...(config.queue.delay_warning !== undefined ? { delayWarningMs: config.queue.delay_warning } : { delayWarningMs: 0 }),
+    onError: (err, id) => log.error({ err: String(err), id }, 'queue error'),
+  });
+
+  const sink = new QueueSink({
+    store,
+    ids,
+    onCommitted: (id) => {
+      metrics.accepted.inc();
+      scheduler.enqueued(id);
+    },
+  });
+  sinkRef = sink;
+
+  const authUsers = config.auth.users;
+  const hasAuth = Object.keys(authUsers).length > 0;
+  const server: SmtpServer = new SmtpServer({
+    hostname: config.hostname,
+    listeners: config.listeners.map((l) => ({
+      host: l.host,
+      port: l.port,
+      mode: l.mode,
+      ...(l.auth_required !== undefined ? { authRequired: l.auth_required } : {}),
+      ...(l.allow_insecure_auth !== undefined ? { allowInsecureAuth: l.allow_insecure_auth } : {}),
+    })),
+    ...(config.tls ? { tls: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : {}),
+    sink: {
+      newId: () => sink.newId(),
+      begin: (env) => {
+        const w = sink.begin(env);
+        return {
+          write: (c) => w.write(c),
+          abort: () => w.abort(),
+          commit: async () => {
+            await w.commit();
+            log.info({ id: env.id, from: env.sender, rcpts: env.recipients.length, size: w.bytes, client: env.client?.ip }, 'accepted');
+          },
+        };
+      },
+    },
+    policy: rcptPolicy(domains, users, new CidrList(config.relay.networks)),
+    ...(hasAuth
+      ? {
+          checkAuth: async (user: string, password: string) => {
+            const stored = authUsers[user];
+            return stored !== undefined && (await verifyPassword(stored, password));
+          },
+        }
+      : {}),
+    limits: {
+      maxMessageSize: config.limits.max_message_size,
+      maxRecipients: config.limits.max_recipients,
+      maxErrors: config.limits.max_errors,
+      maxConnections: config.limits.max_connections,
+      maxConnectionsPerIp: config.limits.max_connections_per_ip,
+      commandTimeoutMs: config.limits.command_timeout,
+      dataTimeoutMs: config.limits.data_timeout,
+      commandLineLimit: config.limits.command_line_length,
+      dataLineLimit: config.limits.line_length,
+    },
+    log: (event, fields) => {
+      if (event === 'connect') metrics.connections.inc({ listener: String(fields.listener) });
+      if (event === 'connection-refused') metrics.rejected.inc({ reason: 'connection-limit' });
+      log.info(fields, event);
+    },
+  });
+
+  let listeners: BoundListener[];
+  try {
+    listeners = await server.start();
+  } catch (err) {
+    await server.stop(0);
+    await store.close();
+    throw err;
+  }
+  if (opts.deliver !== false) scheduler.start();
+
+  const pickup = new PickupCollector(join(dataDir, 'pickup'), sink, {
+    hostname: config.hostname,
+    logger: {
+      info: (o, m) => log.info(o, m),
+      warn: (o, m) => log.warn(o, m),
+      error: (o, m) => log.error(o, m),
+    },
+  });
+  pickup.start();
+
+  let control: ControlServer | undefined;
+  try {
+    control = await startControlServer(join(dataDir, 'control.sock'), {
+      list: () => store.list(),
+      show: async (id) => (await store.get(id)) ?? undefined,
+      flush: () => scheduler.flush(),
+      remove: async (idsToRemove) => {
+        const removed: string[] = [];
+        const missing: string[] = [];
+        for (const id of idsToRemove) ((await store.remove(id)) ? removed : missing).push(id);
+        return { removed, missing };
+      },
+      status: () => ({ pid: process.pid, listeners, connections: server.connectionCount }),
+    });
+  } catch (err) {
+    log.warn({ err: String(err) }, 'control socket not available; queue commands will read the queue directly');
+  }
+
+  let metricsPort: number | undefined;
+  let metricsServer: { close(): Promise<void> } | undefined;
+  if (config.metrics) {
+    const m = await startMetricsServer(metrics, config.metrics.host, config.metrics.port, () => ({
+      ok: true,
+      connections: server.connectionCount,
+    }));
+    metricsPort = m.port;
+    metricsServer = m;
+  }
+  log.info({ listeners, data_dir: dataDir, hostname: config.hostname }, 'ferrymail started');
+
+  let stopped = false;
+  return {
+    listeners,
+    ...(metricsPort !== undefined ? { metricsPort } : {}),
+    store,
+    scheduler,
+    async stop(graceMs = 10_000) {
+      if (stopped) return;
+      stopped = true;
+      log.info({}, 'stopping: no new connections, finishing transactions in flight');
+      await server.stop(graceMs);
+      await pickup.stop();
+      await scheduler.stop();
+      await control?.close();
+      await metricsServer?.close();
+      await store.close();
+      log.info({}, 'stopped');
+    },
+  };
+}
+
+/** `ferrymail serve`: run until SIGTERM/SIGINT; SIGHUP reloads the config (a bad one keeps the old). */
+export async function serve(config: FerrymailConfig, opts: { configPath?: string } = {}): Promise<void> {
+  const log = createLogger({ level: config.log.level, ...(config.log.format ? { format: config.log.format } : {}) });
+  let app = await startApp(config, { logger: log });
+  let current = config;
+  let busy = false;
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string) => {
+      log.info({ signal: sig }, 'shutdown requested');
+      void app.stop().then(resolve, (err) => {
+        log.error({ err: String(err) }, 'error during shutdown');
+        resolve();
+      });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => {
+      if (busy) return;
+      busy = true;
+      void (async () => {
+        try {
+          const next = await loadConfig(opts.configPath);
+          log.info({}, 'reloading configuration');
+          await app.stop(5000);
+          try {
+            app = await startApp(next, { logger: log });
+            current = next;
+          } catch (err) {
+            log.error({ err: String(err) }, 'new configuration failed to start; restarting the old one');
+            app = await startApp(current, { logger: log });
+          }
+        } catch (err) {
+          log.error({ err: err instanceof Error ? err.message : String(err) }, 'configuration reload refused; the old configuration keeps running');
+        } finally {
+          busy = false;
+        }
+      })();
+    });
+  });
+}
