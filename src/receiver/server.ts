@@ -110,7 +110,12 @@ export class SmtpServer {
       }
       const srv =
         l.mode === 'submissions'
-          ? tls.createServer({ secureContext: this.secureContext as tls.SecureContext, allowHalfOpen: true })
+          ? tls.createServer({
+              allowHalfOpen: true,
+              // Through SNICallback so that a reloaded certificate applies to new connections.
+              SNICallback: (_name, cb) => cb(null, this.secureContext as tls.SecureContext),
+              ...(this.opts.tls ? { cert: this.opts.tls.cert, key: this.opts.tls.key } : {}),
+            })
           : net.createServer({ allowHalfOpen: true });
       const event = l.mode === 'submissions' ? 'secureConnection' : 'connection';
       srv.on(event, (s: net.Socket) => this.accept(s, l));
