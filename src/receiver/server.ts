@@ -147,12 +147,14 @@ export class SmtpServer {
 
   /** Stop accepting; 421 to idle sessions; wait up to graceMs for transactions; then cut the rest. */
   async stop(graceMs = 10_000): Promise<void> {
+    // Listeners stay open during the grace period so that new clients hear 421 (and retry
+    // elsewhere) rather than a refused connection.
     this.stopping = true;
-    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     for (const c of this.conns) c.shutdown();
     const deadline = Date.now() + graceMs;
     while (this.conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const c of this.conns) c.destroy();
+    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
   }
 
   /** Swap the certificate (SIGHUP reload). */

@@ -74,8 +74,9 @@ export class Raw {
     });
     sock.on('error', () => undefined);
   }
-  static async connect(port: number, host = '127.0.0.1'): Promise<Raw> {
-    const s = net.connect(port, host);
+  /** `from` picks the client's own loopback address (127.0.0.2, ...) to look like another host. */
+  static async connect(port: number, host = '127.0.0.1', from?: string): Promise<Raw> {
+    const s = net.connect({ port, host, ...(from ? { localAddress: from } : {}) });
     await new Promise((r, j) => s.once('connect', r).once('error', j));
     return new Raw(s);
   }
