@@ -1,0 +1,62 @@
+# shellcheck shell=bash
+# bench/lib/ferrymail.sh: ferrymail under benchmark (sourced).
+#
+# One instance on 127.0.0.1:$P_FERRY, started from the project's build with a config that
+# uses only DESIGN.md's contract keys: bench.test is local (Maildir), every other domain is
+# routed to 127.0.0.1:$P_NEXTHOP, and 127.0.0.1 may relay. It is restarted with an empty
+# data_dir before every run. Extra TOML can be appended with FERRY_EXTRA_TOML (new tables only:
+# TOML forbids defining [limits] or [delivery] twice).
+
+FM=$RUN/ferrymail
+FERRY_MAIN=$ROOT/dist/src/cli/main.js
+
+# ferrymail_ready: built, and `serve` exists (false while the server is being written)
+ferrymail_ready() {
+  [ -f "$FERRY_MAIN" ] || return 1
+  node "$FERRY_MAIN" serve --help > /dev/null 2>&1
+}
+
+fm_config() {
+  mkdir -p "$FM"
+  cat > "$FM/ferrymail.toml" << EOF
+# written by bench/lib/ferrymail.sh
+hostname = "ferrymail.bench.test"
+data_dir = "$FM/data"
+
+[[listeners]]
+address = "127.0.0.1:$P_FERRY"
+mode = "mx"
+
+[domains]
+local = ["bench.test"]
+
+[relay]
+networks = ["127.0.0.1/32"]
+
+[routes]
+"*" = "127.0.0.1:$P_NEXTHOP"
+
+# the load generator is one address: Postfix exempts \$mynetworks from its per-client limits
+# (smtpd_client_event_limit_exceptions), so ferrymail's are raised to match
+[limits]
+max_connections = 20000
+max_connections_per_ip = 20000
+
+[delivery]
+tls = "none"
+EOF
+  [ -n "${FERRY_EXTRA_TOML:-}" ] && printf '\n%s\n' "$FERRY_EXTRA_TOML" >> "$FM/ferrymail.toml"
+  return 0
+}
+
+fm_start() {
+  rm -rf "$FM/data"
+  [ -f "$FM/ferrymail.toml" ] || fm_config
+  start_bg ferrymail "$FM/serve.log" node "$FERRY_MAIN" serve --config "$FM/ferrymail.toml"
+  wait_port "$P_FERRY" 30 || { tail -20 "$FM/serve.log" >&2; return 1; }
+}
+
+fm_stop() { stop_one ferrymail; wait_port_free "$P_FERRY" 10; }
+
+# Maildir files delivered for bench.test
+fm_delivered() { find "$FM/data/mail" -path '*/new/*' -type f 2>/dev/null | wc -l; }

@@ -1,0 +1,194 @@
+# shellcheck shell=bash
+# bench/lib/measure.sh: one measurement run at a time, each appending one CSV row (sourced).
+#
+# Servers are named sink, postfix, haraka, smtp-server, ferrymail; what each one is in each
+# kind of run (hold queue, relay, Maildir...) is decided here and described in bench/README.md.
+#   throughput.csv  round,kind,mode,server,C,R,M,wall_s,count,rate,accept_s,accepted,accept_rate,rc,load1
+#   latency.csv     round,server,n,ok,median_ms,p99_ms,mean_ms,max_ms,errors,load1
+#   mem.csv         server,N,idle,failed,procs_before,rss_before_kib,pss_before_kib,procs_during,rss_during_kib,pss_during_kib,rss_per_conn_kib,pss_per_conn_kib,setup_ms
+
+RES=$RUN/results
+TMO=${BENCH_TIMEOUT:-180}
+
+csv_init() {
+  mkdir -p "$RES" "$RUN/logs"
+  echo "round,kind,mode,server,C,R,M,wall_s,count,rate,accept_s,accepted,accept_rate,rc,load1" > "$RES/throughput.csv"
+  echo "round,server,n,ok,median_ms,p99_ms,mean_ms,max_ms,errors,load1" > "$RES/latency.csv"
+  echo "server,N,idle,failed,procs_before,rss_before_kib,pss_before_kib,procs_during,rss_during_kib,pss_during_kib,rss_per_conn_kib,pss_per_conn_kib,setup_ms" > "$RES/mem.csv"
+}
+
+# ---- the next hop: smtp-sink on P_NEXTHOP (counting with -c when asked) --------------------
+NEXTHOP_LOG=$RUN/logs/nexthop.log
+nexthop_start() {
+  stop_one nexthop
+  wait_port_free "$P_NEXTHOP" 10
+  start_bg nexthop "$NEXTHOP_LOG" timeout -k 5 $((TMO + 60)) "$SMTP_SINK" -u nobody -c -m 1000 "127.0.0.1:$P_NEXTHOP" 1000
+  wait_port "$P_NEXTHOP" 10 || die "smtp-sink did not listen on $P_NEXTHOP"
+  NEXTHOP_BASE=$(nexthop_count)   # wait_port's probe is a session, not a message, but be exact
+}
+nexthop_count() {
+  local c
+  c=$(tail -c 300 "$NEXTHOP_LOG" 2> /dev/null | tr '\r' '\n' | grep -o 'mesg=[0-9]*' | tail -1 | cut -d= -f2)
+  echo "${c:-0}"
+}
+nexthop_stop() { stop_one nexthop; }
+
+# ---- which port, recipient and reset for each (kind, server) -------------------------------
+server_port() { # KIND SERVER
+  case "$1:$2" in
+    accept:sink) echo "$P_CEILING" ;;
+    accept:postfix) echo "$P_PF_HOLD" ;;
+    accept:haraka) echo "$P_HARAKA_HOLD" ;;
+    accept:smtp-server) echo "$P_SS" ;;
+    *:postfix) echo "$P_PF_MTA" ;;
+    *:haraka) echo "$P_HARAKA_MTA" ;;
+    *:ferrymail) echo "$P_FERRY" ;;
+    *) return 1 ;;
+  esac
+}
+
+# server_reset KIND SERVER: an empty queue (and mailboxes) before every run
+server_reset() {
+  case "$2" in
+    postfix) pf_purge ;;
+    haraka)
+      if [ "$1" = accept ]; then hk_stop hold "$P_HARAKA_HOLD"; hk_start hold "$P_HARAKA_HOLD"
+      else hk_stop mta "$P_HARAKA_MTA"; hk_start mta "$P_HARAKA_MTA"; fi ;;
+    smtp-server) find "$RUN/smtp-server/spool" -type f -delete 2> /dev/null ;;
+    ferrymail) fm_stop; fm_start || die "ferrymail did not start (see $FM/serve.log)" ;;
+  esac
+  sync
+  return 0
+}
+
+# delivered_count SERVER: Maildir files so far (local runs)
+delivered_count() {
+  case "$1" in
+    postfix) pf_delivered ;;
+    ferrymail) fm_delivered ;;
+    *) echo 0 ;;
+  esac
+}
+
+# messages per run: enough for a run of seconds; smtp-server waits 100 ms before each greeting
+msgs_for() { # SERVER C
+  local m
+  case "$2" in 1) m=$M_C1 ;; 20) m=$M_C20 ;; *) m=$M_C100 ;; esac
+  if [ "$1" = smtp-server ] && [ "$MODE" = conn ]; then
+    case "$2" in 1) m=$((m / 5)) ;; 20) m=$((m * 2 / 5)) ;; esac
+  fi
+  echo "$m"
+}
+
+# source_run PORT C R M RCPT LOG: smtp-source (one message per connection unless MODE=reuse);
+# prints "rc accepted"
+source_run() {
+  local port=$1 c=$2 r=$3 m=$4 rcpt=$5 logf=$6 flags="" rc ok
+  [ "$MODE" = reuse ] && flags=-d
+  timeout -k 5 "$TMO" "$SMTP_SOURCE" -c $flags -s "$c" -m "$m" -l "$MSG_LEN" -r "$r" \
+    -M source.bench.test -f "$FROM_ADDR" -t "$rcpt" "127.0.0.1:$port" > "$logf" 2>&1
+  rc=$?
+  # -c prints a running count of completed messages, separated by CRs
+  ok=$(tr '\r' '\n' < "$logf" | grep -E '^[0-9]+$' | tail -1)
+  echo "$rc ${ok:-0}"
+}
+
+# throughput_run ROUND KIND SERVER C R
+#   accept: wall time of smtp-source; relay: until the next hop counted every accepted message;
+#   local: until every accepted recipient has its Maildir file
+throughput_run() {
+  local round=$1 kind=$2 server=$3 c=$4 r=$5 port m rcpt tag logf t0 t1 ta rc ok target got deadline
+  port=$(server_port "$kind" "$server") || return 0
+  m=$(msgs_for "$server" "$c")
+  rcpt=$REMOTE_RCPT; [ "$kind" = local ] && rcpt=$LOCAL_RCPT
+  server_reset "$kind" "$server"
+  # the relays (and ferrymail accepting) need a live next hop; it counts what arrives
+  case "$kind:$server" in relay:* | accept:ferrymail) nexthop_start ;; esac
+  tag="$kind-$MODE-$server-c$c-r$r-$round"; logf="$RUN/logs/src-$tag.log"
+  t0=$(now)
+  read -r rc ok < <(source_run "$port" "$c" "$r" "$m" "$rcpt" "$logf")
+  ta=$(now); t1=$ta; got=$ok
+  if [ "$kind" != accept ] && [ "$ok" -gt 0 ]; then
+    if [ "$kind" = relay ]; then target=$ok; else target=$((ok * r)); fi
+    deadline=$(awk -v t="$t0" -v d="$TMO" 'BEGIN { printf "%d\n", t + d }')
+    while :; do
+      if [ "$kind" = relay ]; then got=$(($(nexthop_count) - NEXTHOP_BASE)); else got=$(delivered_count "$server"); fi
+      [ "$got" -ge "$target" ] && break
+      [ "$(date +%s)" -ge "$deadline" ] && { log "$tag: timed out with $got/$target"; rc=124; break; }
+      sleep 0.05
+    done
+    t1=$(now)
+    [ "$kind" = local ] && got=$((got / r))   # report messages, as for the other kinds
+  fi
+  case "$kind:$server" in relay:* | accept:ferrymail) nexthop_stop ;; esac
+  local wall acc_s rate acc_rate
+  wall=$(fsub "$t1" "$t0"); acc_s=$(fsub "$ta" "$t0")
+  rate=$(fdiv "$got" "$wall"); acc_rate=$(fdiv "$ok" "$acc_s")
+  echo "$round,$kind,$MODE,$server,$c,$r,$m,$wall,$got,$rate,$acc_s,$ok,$acc_rate,$rc,$(load1)" >> "$RES/throughput.csv"
+  printf '  %-6s %-5s %-11s C=%-3s R=%-2s M=%-5s %8s msg/s (%s in %ss; accepted %s/%s at %s/s) rc=%s\n' \
+    "$kind" "$MODE" "$server" "$c" "$r" "$m" "$rate" "$got" "$wall" "$ok" "$m" "$acc_rate" "$rc" >&2
+}
+
+# latency_run ROUND SERVER: one session, one message at a time
+latency_run() {
+  local round=$1 server=$2 port out
+  port=$(server_port accept "$server") || return 0
+  server_reset accept "$server"
+  [ "$server" = ferrymail ] && nexthop_start
+  out=$(timeout -k 5 300 "$TSX" "$BENCH_DIR/tools/latency.ts" 127.0.0.1 "$port" "$LAT_N" "$MSG_LEN" 2> "$RUN/logs/latency-$server-$round.err")
+  [ "$server" = ferrymail ] && nexthop_stop
+  if [ -z "$out" ]; then
+    log "latency $server: no result ($(head -c 200 "$RUN/logs/latency-$server-$round.err"))"
+    echo "$round,$server,$LAT_N,0,,,,,$LAT_N,$(load1)" >> "$RES/latency.csv"
+    return 0
+  fi
+  node -e '
+    const r = JSON.parse(process.argv[1]);
+    const [round, server, load] = process.argv.slice(2);
+    console.log([round, server, r.n, r.ok, r.median_ms, r.p99_ms, r.mean_ms, r.max_ms, r.errors, load].join(","));
+  ' "$out" "$round" "$server" "$(load1)" >> "$RES/latency.csv"
+  printf '  latency %-11s %s\n' "$server" "$out" >&2
+}
+
+# server_pids SERVER: the processes whose memory counts
+server_pids() {
+  case "$1" in
+    postfix) tree_pids "$(pf_master_pid)" ;;
+    haraka) tree_pids "$(pid_of haraka-hold)" ;;
+    smtp-server) tree_pids "$(pid_of smtp-server)" ;;
+    ferrymail) tree_pids "$(pid_of ferrymail)" ;;
+  esac
+}
+
+# mem_run SERVER N: RSS and PSS before, and with N idle sessions after EHLO (the largest of
+# 3 samples 1 s apart: Node's RSS moves with GC), per connection
+mem_run() {
+  local server=$1 n=$2 port logf cpid before during k a b c ok failed ms
+  port=$(server_port accept "$server") || return 0
+  case "$server" in
+    postfix) pf_stop; pf_start ;;
+    haraka) hk_stop hold "$P_HARAKA_HOLD"; hk_start hold "$P_HARAKA_HOLD" ;;
+    smtp-server) ss_stop; ss_start ;;
+    ferrymail) fm_stop; fm_start || return 0 ;;
+  esac
+  sleep 2
+  read -r n0 r0 p0 < <(mem_sample $(server_pids "$server"))
+  logf="$RUN/logs/idle-$server-$n.log"
+  timeout -k 5 120 "$TSX" "$BENCH_DIR/tools/idle.ts" 127.0.0.1 "$port" "$n" "$MEM_HOLD" > "$logf" 2>&1 &
+  cpid=$!
+  for ((k = 0; k < 900; k++)); do grep -q '^READY' "$logf" && break; kill -0 "$cpid" 2> /dev/null || break; sleep 0.1; done
+  local n1=0 r1=0 p1=0
+  for k in 1 2 3; do
+    sleep 1
+    read -r a b c < <(mem_sample $(server_pids "$server"))
+    [ "$b" -gt "$r1" ] && { n1=$a; r1=$b; p1=$c; }
+  done
+  wait "$cpid" 2> /dev/null
+  ok=$(grep -o '^READY idle=[0-9]*' "$logf" | cut -d= -f2); ok=${ok:-0}
+  failed=$(grep -o '^READY.*failed=[0-9]*' "$logf" | grep -o 'failed=[0-9]*' | cut -d= -f2); failed=${failed:-$n}
+  ms=$(grep -o '^READY.*ms=[0-9]*' "$logf" | grep -o 'ms=[0-9]*' | cut -d= -f2)
+  local div=$ok; [ "$div" -gt 0 ] || div=1
+  echo "$server,$n,$ok,$failed,$n0,$r0,$p0,$n1,$r1,$p1,$(fdiv $((r1 - r0)) "$div"),$(fdiv $((p1 - p0)) "$div"),${ms:-}" >> "$RES/mem.csv"
+  printf '  memory %-11s N=%-5s idle=%s failed=%s RSS %s -> %s KiB (%s KiB/conn), PSS %s KiB/conn, procs %s -> %s\n' \
+    "$server" "$n" "$ok" "$failed" "$r0" "$r1" "$(fdiv $((r1 - r0)) "$div")" "$(fdiv $((p1 - p0)) "$div")" "$n0" "$n1" >&2
+}

@@ -1,0 +1,403 @@
+/**
+ * @module queue/fs-store
+ * The embedded QueueStore: an append-only log of segment files `<dir>/NNNNNNNNNN.seg` (records in
+ * queue/fs-record.ts, files and group commit in queue/fs-log.ts), and an in-memory index rebuilt
+ * by replaying the log on open.
+ *
+ * - Durability (DESIGN invariant 1): every change (new message, recipient states, removal) is a
+ *   record appended to the current segment. One committer writes whatever is waiting as one
+ *   batch, then ONE fdatasync, then resolves the whole batch; the directory is fsynced when a
+ *   segment is created or deleted. N concurrent sessions share one fsync.
+ * - Crash safety: a batch is acknowledged only after its fsync, and batches are written one after
+ *   another, so after a crash everything past the first bad record of the last segment was never
+ *   acknowledged: `open` truncates it. A write that fails (ENOSPC, EDQUOT, EIO) truncates back to
+ *   the last good end and rejects its batch with the original error; later writes go on normally.
+ * - Space: a sealed segment with no live message is deleted; one mostly dead is compacted by
+ *   copying its live messages (current state included) to the current segment first.
+ * - Ownership: one writer per directory (a `lock` file, queue/fs-lock.ts); readers open with
+ *   `readOnly: true` (`FsQueueStore.openReadOnly`), write nothing and take no lock, and see the
+ *   state as of their `open`.
+ * Leases live in memory only: after a restart every message is due again (at-least-once).
+ */
+
+import * as fsp from 'node:fs/promises';
+import { acquireLock, type QueueFs } from './fs-lock.js';
+import { SegmentLog, type Segment as LogSegment } from './fs-log.js';
+import {
+  encodeRecord,
+  HEADER_BYTES,
+  RECORD_PUT,
+  RECORD_REMOVE,
+  RECORD_STATE,
+  scanSegment,
+  type PutMeta,
+  type RemoveMeta,
+  type ScannedRecord,
+  type StateMeta,
+} from './fs-record.js';
+import { checkEnvelope, initialStates, mergeStates, pickDue, QueueError, type QueueStore } from './store.js';
+import type { Envelope, QueuedMessage, RecipientState } from './types.js';
+
+export type { QueueFs } from './fs-lock.js';
+
+const nodeFs: QueueFs = {
+  open: (path, flags) => fsp.open(path, flags),
+  readdir: (path) => fsp.readdir(path),
+  unlink: (path) => fsp.unlink(path),
+  mkdir: (path, options) => fsp.mkdir(path, options),
+  readFile: (path, encoding) => fsp.readFile(path, encoding),
+};
+
+export interface FsQueueStoreOptions {
+  /** Replay without writing, truncating or locking (the CLI beside a running server). @default false */
+  readOnly?: boolean;
+  /** Start a new segment once the current one is this big. @default 67108864 (64 MiB) */
+  segmentBytes?: number;
+  /** Most bytes written per commit (one record always fits). @default 8388608 (8 MiB) */
+  maxBatchBytes?: number;
+  /** Compact a sealed segment when its live messages fill less than this share of it. @default 0.5 */
+  compactRatio?: number;
+  /** File-system operations (tests inject failures). @default node:fs/promises */
+  fs?: QueueFs;
+}
+
+type Segment = LogSegment<Entry>;
+
+interface Entry {
+  msg: QueuedMessage;
+  seg: Segment;
+  dataOffset: number;
+  recordBytes: number;
+  leaseUntil: number;
+  /** Writes queued but not yet durable; compaction leaves such entries alone. */
+  writes: number;
+}
+
+function errno(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | null)?.code;
+}
+
+export class FsQueueStore implements QueueStore {
+  readonly #dir: string;
+  readonly #fs: QueueFs;
+  readonly #readOnly: boolean;
+  readonly #maxBatchBytes: number;
+  readonly #compactRatio: number;
+  readonly #log: SegmentLog<Entry>;
+  readonly #entries = new Map<string, Entry>();
+  readonly #putting = new Set<string>();
+  #state: 'new' | 'open' | 'closed' = 'new';
+  #unlock: (() => Promise<void>) | null = null;
+  /** Problems found by `open` in segments other than the last (real corruption, not a torn tail). */
+  readonly warnings: string[] = [];
+
+  constructor(dir: string, options: FsQueueStoreOptions = {}) {
+    this.#dir = dir;
+    this.#fs = options.fs ?? nodeFs;
+    this.#readOnly = options.readOnly ?? false;
+    const segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024;
+    this.#maxBatchBytes = options.maxBatchBytes ?? 8 * 1024 * 1024;
+    this.#compactRatio = options.compactRatio ?? 0.5;
+    if (!(segmentBytes > 0))
+      throw new RangeError(`Cannot use segmentBytes ${segmentBytes}: it must be positive`);
+    if (!(this.#compactRatio >= 0 && this.#compactRatio <= 1)) {
+      throw new RangeError(`Cannot use compactRatio ${this.#compactRatio}: it must be in [0, 1]`);
+    }
+    this.#log = new SegmentLog<Entry>(
+      this.#fs,
+      dir,
+      { segmentBytes, maxBatchBytes: this.#maxBatchBytes },
+      () => (this.#state === 'open' ? this.#compact() : Promise.resolve()),
+    );
+  }
+
+  /** Opens `dir` for reading only: no lock, no writes, no truncation. */
+  static async openReadOnly(
+    dir: string,
+    options: Omit<FsQueueStoreOptions, 'readOnly'> = {},
+  ): Promise<FsQueueStore> {
+    const store = new FsQueueStore(dir, { ...options, readOnly: true });
+    await store.open();
+    return store;
+  }
+
+  async open(): Promise<void> {
+    if (this.#state !== 'new')
+      throw new QueueError('QUEUE_CLOSED', `The queue at ${this.#dir} was already opened`);
+    if (this.#readOnly) {
+      await this.#openReadOnly();
+    } else {
+      await this.#fs.mkdir(this.#dir, { recursive: true });
+      this.#unlock = await acquireLock(this.#fs, this.#dir);
+      try {
+        await this.#replay(await this.#segmentNames(), true);
+      } catch (err) {
+        await this.#log.closeAll();
+        await this.#unlock();
+        throw err;
+      }
+      this.#log.current = this.#log.segments.at(-1) ?? null;
+    }
+    this.#state = 'open';
+  }
+
+  async put(envelope: Envelope, data: readonly Buffer[]): Promise<void> {
+    this.#checkWritable();
+    checkEnvelope(envelope);
+    const id = envelope.id;
+    if (this.#entries.has(id) || this.#putting.has(id)) {
+      throw new QueueError('QUEUE_DUPLICATE_ID', `Cannot queue message ${id}: the id is already queued`);
+    }
+    const recipients = initialStates(envelope);
+    const meta: PutMeta = { envelope, recipients };
+    const rec = encodeRecord(RECORD_PUT, meta, data);
+    const msg: QueuedMessage = {
+      envelope: structuredClone(envelope),
+      recipients,
+      size: rec.bytes - HEADER_BYTES - rec.metaBytes,
+    };
+    this.#putting.add(id);
+    try {
+      await this.#log.append(rec.bufs, rec.bytes, (seg, offset) => {
+        this.#place({
+          msg,
+          seg,
+          dataOffset: offset + HEADER_BYTES + rec.metaBytes,
+          recordBytes: rec.bytes,
+          leaseUntil: -Infinity,
+          writes: 0,
+        });
+      });
+    } finally {
+      this.#putting.delete(id);
+    }
+  }
+
+  async claim(now: number, limit: number, leaseUntil: number): Promise<QueuedMessage[]> {
+    this.#checkWritable();
+    const free: [Entry, QueuedMessage][] = [];
+    for (const e of this.#entries.values()) if (e.leaseUntil <= now) free.push([e, e.msg]);
+    return pickDue(free, now, limit).map((e) => {
+      e.leaseUntil = leaseUntil;
+      return structuredClone(e.msg);
+    });
+  }
+
+  async lease(id: string, now: number, leaseUntil: number): Promise<QueuedMessage | null> {
+    this.#checkWritable();
+    const e = this.#entries.get(id);
+    if (!e || e.leaseUntil > now) return null;
+    e.leaseUntil = leaseUntil;
+    return structuredClone(e.msg);
+  }
+
+  async release(id: string): Promise<void> {
+    const e = this.#entries.get(id);
+    if (e) e.leaseUntil = -Infinity;
+  }
+
+  async readMessage(id: string): Promise<Buffer> {
+    this.#checkOpen();
+    const e = this.#entries.get(id);
+    if (!e) throw new QueueError('QUEUE_NOT_FOUND', `Cannot read message ${id}: it is not in the queue`);
+    return this.#log.read(e.seg, e.dataOffset, e.msg.size);
+  }
+
+  async update(id: string, states: readonly RecipientState[]): Promise<QueuedMessage> {
+    this.#checkWritable();
+    const e = this.#entries.get(id);
+    if (!e) throw new QueueError('QUEUE_NOT_FOUND', `Cannot update message ${id}: it is not in the queue`);
+    let result = { ...e.msg, recipients: mergeStates(id, e.msg.recipients, states) };
+    const meta: StateMeta = { id, recipients: states.map((s) => ({ ...s })) };
+    const rec = encodeRecord(RECORD_STATE, meta);
+    e.writes++;
+    try {
+      await this.#log.append(rec.bufs, rec.bytes, () => {
+        const cur = this.#entries.get(id);
+        if (!cur) return;
+        // Merge into the state as of this record's place in the log, as replay will.
+        cur.msg = { ...cur.msg, recipients: mergeStates(id, cur.msg.recipients, meta.recipients) };
+        result = cur.msg;
+      });
+    } finally {
+      e.writes--;
+    }
+    return structuredClone(result);
+  }
+
+  async remove(id: string): Promise<boolean> {
+    this.#checkWritable();
+    const e = this.#entries.get(id);
+    if (!e) return false;
+    const meta: RemoveMeta = { id };
+    const rec = encodeRecord(RECORD_REMOVE, meta);
+    e.writes++;
+    try {
+      await this.#log.append(rec.bufs, rec.bytes, () => this.#unplace(id));
+    } finally {
+      e.writes--;
+    }
+    return true;
+  }
+
+  async get(id: string): Promise<QueuedMessage | null> {
+    this.#checkOpen();
+    const e = this.#entries.get(id);
+    return e ? structuredClone(e.msg) : null;
+  }
+
+  async list(): Promise<QueuedMessage[]> {
+    this.#checkOpen();
+    return [...this.#entries.keys()].sort().map((id) => structuredClone(this.#entries.get(id)!.msg));
+  }
+
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    const wasOpen = this.#state === 'open';
+    this.#state = 'closed';
+    await this.#log.drain();
+    await this.#log.closeAll();
+    if (wasOpen && this.#unlock) await this.#unlock();
+  }
+
+  // ---- open and replay ----
+
+  async #openReadOnly(): Promise<void> {
+    // The writer may delete or add segments while we read; start over until a stable view.
+    for (let attempt = 0; ; attempt++) {
+      const names = await this.#log.names();
+      try {
+        await this.#replay(names, false);
+        const after = await this.#log.names();
+        if (after.join() === names.join() || attempt >= 4) return;
+      } catch (err) {
+        if (errno(err) !== 'ENOENT' || attempt >= 4) throw err;
+      }
+      await this.#log.closeAll();
+      this.#entries.clear();
+      this.warnings.length = 0;
+    }
+  }
+
+  async #replay(names: string[], writable: boolean): Promise<void> {
+    for (const [i, name] of names.entries()) {
+      const seg = await this.#log.openSegment(name, writable);
+      const { size } = await seg.fh.stat();
+      const result = await scanSegment(seg.fh, size, (r) => this.#apply(seg, r));
+      seg.size = result.end;
+      if (result.torn === undefined) continue;
+      if (i < names.length - 1) {
+        this.warnings.push(
+          `${seg.path}: ${result.torn} at byte ${result.end} of ${size}; the rest is ignored`,
+        );
+      } else if (writable) {
+        // The torn tail of a batch that was never acknowledged: cut it so new records follow good ones.
+        await seg.fh.truncate(result.end);
+        await seg.fh.datasync();
+      }
+    }
+  }
+
+  #apply(seg: Segment, r: ScannedRecord): void {
+    if (r.type === RECORD_PUT) {
+      const meta = r.meta as PutMeta;
+      this.#unplace(meta.envelope.id);
+      const msg: QueuedMessage = { envelope: meta.envelope, recipients: meta.recipients, size: r.dataBytes };
+      this.#place({
+        msg,
+        seg,
+        dataOffset: r.dataOffset,
+        recordBytes: r.bytes,
+        leaseUntil: -Infinity,
+        writes: 0,
+      });
+    } else if (r.type === RECORD_STATE) {
+      const meta = r.meta as StateMeta;
+      const e = this.#entries.get(meta.id);
+      // A state record of a message whose PUT was in a deleted segment: it was copied forward or removed later.
+      if (e) e.msg = { ...e.msg, recipients: mergeStates(meta.id, e.msg.recipients, meta.recipients) };
+    } else {
+      this.#unplace((r.meta as RemoveMeta).id);
+    }
+  }
+
+  #place(e: Entry): void {
+    this.#entries.set(e.msg.envelope.id, e);
+    e.seg.entries.add(e);
+    e.seg.liveBytes += e.recordBytes;
+  }
+
+  #unplace(id: string): void {
+    const e = this.#entries.get(id);
+    if (!e) return;
+    this.#entries.delete(id);
+    e.seg.entries.delete(e);
+    e.seg.liveBytes -= e.recordBytes;
+  }
+
+  #checkOpen(): void {
+    if (this.#state !== 'open') throw new QueueError('QUEUE_CLOSED', `The queue at ${this.#dir} is not open`);
+  }
+
+  #checkWritable(): void {
+    this.#checkOpen();
+    if (this.#readOnly)
+      throw new QueueError('QUEUE_READ_ONLY', `The queue at ${this.#dir} is open read-only`);
+  }
+
+  // ---- compaction (runs inside the committer when it is idle) ----
+
+  /** Deletes dead sealed segments and copies the live messages out of mostly dead ones. */
+  async #compact(): Promise<void> {
+    let deleted = false;
+    for (const seg of [...this.#log.segments]) {
+      if (seg === this.#log.current) continue;
+      if (seg.entries.size === 0) {
+        if (await this.#log.delete(seg)) deleted = true;
+      } else if (seg.liveBytes < seg.size * this.#compactRatio) {
+        await this.#copyForward(seg);
+      }
+    }
+    // A deleted segment that came back after a crash would bring removed messages back too.
+    if (deleted) await this.#log.syncDir().catch(() => undefined);
+  }
+
+  async #copyForward(seg: Segment): Promise<void> {
+    let budget = this.#maxBatchBytes;
+    for (const e of [...seg.entries]) {
+      if (budget <= 0 || this.#state !== 'open') break;
+      if (e.seg !== seg || e.writes > 0 || e.leaseUntil !== -Infinity) continue;
+      const id = e.msg.envelope.id;
+      let data: Buffer;
+      try {
+        data = await this.readMessage(id);
+      } catch {
+        continue;
+      }
+      if (this.#entries.get(id) !== e || e.writes > 0) continue;
+      const meta: PutMeta = { envelope: e.msg.envelope, recipients: e.msg.recipients };
+      const rec = encodeRecord(RECORD_PUT, meta, [data]);
+      budget -= rec.bytes;
+      e.writes++;
+      this.#log.enqueue({
+        bufs: rec.bufs,
+        bytes: rec.bytes,
+        durable: (to, offset) => {
+          e.writes--;
+          if (this.#entries.get(id) !== e) return;
+          // Move in place: callers awaiting other writes of this message hold this very object.
+          e.seg.entries.delete(e);
+          e.seg.liveBytes -= e.recordBytes;
+          e.seg = to;
+          e.dataOffset = offset + HEADER_BYTES + rec.metaBytes;
+          e.recordBytes = rec.bytes;
+          to.entries.add(e);
+          to.liveBytes += rec.bytes;
+        },
+        fail: () => {
+          e.writes--;
+        },
+      });
+    }
+  }
+}
