@@ -1,6 +1,6 @@
 /**
  * @module receiver/replies
- * The receiver's named replies in one place (RFC 5321 §4.2-4.3, enhanced codes RFC 3463), so the
+ * The receiver's named replies in one place (RFC 5321 section 4.2-4.3, enhanced codes RFC 3463), so the
  * wording and codes are consistent and testable.
  */
 import { reply, type Reply } from '../smtp/reply.js';
@@ -26,7 +26,7 @@ export const R = {
   unknown: () => reply(500, '5.5.2', 'Command unrecognized'),
   lineTooLong: (max: number) => reply(500, '5.5.2', `Line too long (the limit is ${max} octets including CRLF)`),
   bareLineEnd: () =>
-    reply(500, '5.5.2', 'Bare CR or LF in command; every line must end with CRLF (RFC 5321 §2.3.8)'),
+    reply(500, '5.5.2', 'Bare CR or LF in command; every line must end with CRLF (RFC 5321 section 2.3.8)'),
   badEncoding: () => reply(500, '5.5.2', 'Command is not valid UTF-8'),
   syntax: (text: string) => reply(501, '5.5.4', text),
   notImplemented: (verb: string) => reply(502, '5.5.1', `${verb} is not implemented`),
@@ -45,10 +45,10 @@ export const R = {
     reply(
       550,
       '5.6.0',
-      'Message rejected: bare CR or LF in data; lines must end with CRLF (RFC 5321 §2.3.8, SMTP smuggling)',
+      'Message rejected: bare CR or LF in data; lines must end with CRLF (RFC 5321 section 2.3.8, SMTP smuggling)',
     ),
   longDataLine: (max: number) =>
-    reply(500, '5.6.0', `Message rejected: a line is longer than ${max} octets (RFC 5321 §4.5.3.1.6)`),
+    reply(500, '5.6.0', `Message rejected: a line is longer than ${max} octets (RFC 5321 section 4.5.3.1.6)`),
   diskFull: () => reply(452, '4.3.1', 'Insufficient system storage; please try again later'),
   localError: () => reply(451, '4.3.0', 'Local error in processing; please try again later'),
   tooManyErrors: () => reply(421, '4.7.0', 'Too many errors; closing connection', true),
