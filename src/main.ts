@@ -250,7 +250,7 @@ export async function startApp(config: FerrymailConfig, opts: StartOptions = {})
         };
       },
     },
-    policy: rcptPolicy(domains, users, new CidrList(config.relay.networks)),
+    policy: rcptPolicy(domains, users, new CidrList(config.relay.networks), { vrfy: config.vrfy }),
     ...(hasAuth
       ? {
           checkAuth: async (user: string, password: string) => {

@@ -46,7 +46,12 @@ export type RcptDecision = { accept: true } | { accept: false; reply: Reply };
 /** Policy hooks, pure and synchronous. */
 export interface SessionPolicy {
   rcpt(ctx: { clientIp: string; authUser?: string; sender: Path }, rcpt: Path): RcptDecision;
+  /** Answer VRFY; absent: 252 (RFC 5321 §7.3, the safe default). */
+  vrfy?(arg: string): Reply;
 }
+
+/** Extra octets allowed on MAIL and RCPT lines for ESMTP parameters. */
+const PARAM_ALLOWANCE = 500;
 
 export interface SessionEnv {
   clientIp: string;
@@ -123,9 +128,17 @@ export class Session {
     return this.tx !== null;
   }
 
-  /** Length limit for the next line: AUTH responses may be long (RFC 4954 §4: 12288). */
+  /**
+   * Hard limit the framer applies to the next line, CRLF included. AUTH responses may be long
+   * (RFC 4954 §4: 12288); MAIL and RCPT get room for their ESMTP parameters (RFC 5321 §4.5.3.1.4
+   * lets extensions raise the limit; RFC 3461 ORCPT/ENVID need it), checked per verb in command().
+   */
   get lineLimit(): number {
-    return this.state === 'auth' ? 12288 + 2 : Math.max(this.cfg.commandLineLimit, 512);
+    return this.state === 'auth' ? 12288 + 2 : this.commandLimit + PARAM_ALLOWANCE;
+  }
+
+  private get commandLimit(): number {
+    return Math.max(this.cfg.commandLineLimit, 512);
   }
 
   greeting(): Output {
@@ -164,6 +177,9 @@ export class Session {
     if (this.shuttingDown && this.tx === null) return this.close(R.shutdown(this.cfg.hostname));
     if (line.includes('\0')) return this.error(R.syntax('NUL byte in command'));
     const { verb, arg } = splitCommand(line);
+    if (verb !== 'MAIL' && verb !== 'RCPT' && Buffer.byteLength(line) + 2 > this.commandLimit) {
+      return this.error(R.lineTooLong(this.commandLimit));
+    }
     switch (verb) {
       case 'EHLO':
         return this.hello(arg, true);
@@ -186,9 +202,11 @@ export class Session {
       case 'QUIT':
         if (arg !== '') return this.error(R.syntax('Syntax: QUIT (no arguments)'));
         return this.close(R.bye(this.cfg.hostname));
-      case 'VRFY':
+      case 'VRFY': {
         if (arg.trim() === '') return this.error(R.syntax('Syntax: VRFY <address>'));
-        return this.ok(R.vrfy());
+        const r = this.policy.vrfy?.(arg.trim()) ?? R.vrfy();
+        return r.code >= 500 ? this.error(r) : this.ok(r);
+      }
       case 'EXPN':
         if (arg.trim() === '') return this.error(R.syntax('Syntax: EXPN <list>'));
         return this.ok(R.expn());

@@ -54,6 +54,10 @@ const dialogues: [string, Step[]][] = [
   ['STARTTLS without certificates', [...EHLO, ['STARTTLS', /^502 5\.5\.1 /]]],
   ['AUTH not offered on mx', [...EHLO, ['AUTH PLAIN AGJvYgBzZWNyZXQ=', /^502 5\.5\.1 /]]],
   ['QUIT closes', [...EHLO, ['QUIT', /^221 2\.0\.0 /]]],
+  ['MAIL line with long parameters fits the extension allowance', [...EHLO, ['MAIL FROM:<a@b.test> ENVID=' + 'e'.repeat(90) + ' SIZE=100 BODY=8BITMIME RET=HDRS AUTH=<>', /^250 /]]],
+  ['RCPT line with ORCPT over 512 octets', [...MAIL, ['RCPT TO:<bob@example.test> NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=rfc822;' + 'o'.repeat(60) + '@' + 'd'.repeat(60) + '.' + 'e'.repeat(60) + '.' + 'f'.repeat(60) + '.' + 'g'.repeat(60) + '.' + 'h'.repeat(60) + '.test' + ' '.repeat(40), /^250 /]]],
+  ['command line of exactly 512 octets is fine', [...EHLO, ['NOOP ' + 'x'.repeat(505), /^250 /]]],
+  ['command line of 513 octets is too long', [...EHLO, ['NOOP ' + 'x'.repeat(506), /^500 5\.5\.2 /]]],
   ['command line too long', [...EHLO, ['NOOP ' + 'x'.repeat(600), /^500 5\.5\.2 Line too long/], ['NOOP', /^250 /]]],
   ['bare LF in command is not a line end', [...EHLO, ['NOOP\n', /^500 5\.5\.2 Bare/], ['NOOP', /^250 /]]],
   ['DATA with argument', [...RCPT, ['DATA x', /^501 /]]],
@@ -140,4 +144,19 @@ test('disk full at commit gives 452 4.3.1', async () => {
   assert.match(await c.cmd('x\r\n.'), /^452 4\.3\.1 /);
   assert.match(await c.cmd('NOOP'), /^250 /);
   c.end();
+});
+
+test('VRFY, when turned on, verifies local users', async () => {
+  const s2 = await startReceiver({ users: ['alice'] });
+  const { rcptPolicy } = await import('../../src/receiver/rcpt-policy.js');
+  const { DomainPolicy } = await import('../../src/policy/domains.js');
+  const { LocalUsers } = await import('../../src/policy/users.js');
+  const { CidrList } = await import('../../src/policy/cidr.js');
+  const domains = new DomainPolicy({ local: ['example.test'], relay: [] });
+  const p = rcptPolicy(domains, new LocalUsers({ users: ['alice'] }, domains), new CidrList([]), { vrfy: true });
+  assert.match(p.vrfy!('alice')!.lines[0]!, /alice@example\.test/);
+  assert.equal(p.vrfy!('<alice@example.test>').code, 250);
+  assert.equal(p.vrfy!('mallory@example.test').code, 550);
+  assert.equal(p.vrfy!('x@elsewhere.test').code, 252);
+  await s2.server.stop(100);
 });
