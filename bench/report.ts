@@ -337,7 +337,7 @@ ${mdTable(
 | Postfix | smtpd, cleanup writes and fsyncs the queue file, then the **hold** queue: durable, no delivery | queue, then \`smtp\` to smtp-sink | \`virtual(8)\` into Maildirs |
 | Haraka | loopback clients relay; its outbound queue file is fsynced before the 250; delivery **disabled** (\`outbound.ini\`) | the same queue, delivering to smtp-sink | |
 | smtp-server | nodemailer \`smtp-server\`, handler writes, **fsyncs** and renames the file, then 250 | | |
-| ferrymail | its durable queue (250 only after fsync), **relaying to a live smtp-sink at the same time** (no hold mode) | queue, then its sender-SMTP to smtp-sink | Maildir under \`data_dir/mail\` |
+| ferrymail | its queue log (250 only after the group commit's fdatasync), **relaying to a live smtp-sink at the same time** (it has no hold queue) | queue, then its sender-SMTP to smtp-sink | Maildir under \`data_dir/mail\` |
 
 ## (a) Durable accept rate
 

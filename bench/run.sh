@@ -5,7 +5,7 @@
 #
 # Env: BENCH_QUICK=1 (small counts, one round: a few minutes), BENCH_ROUNDS, BENCH_CS ("1 20 100"),
 #   BENCH_RS ("1 10"), BENCH_KINDS ("accept relay local"), BENCH_MODES ("conn", full: "conn reuse"),
-#   BENCH_SERVERS (default: all), BENCH_MEM_NS ("1000 10000"), BENCH_SKIP ("latency mem core"),
+#   BENCH_SERVERS (default: all), BENCH_MEM_NS ("1000 10000"), BENCH_SKIP ("latency mem core disk"),
 #   BENCH_NO_REPORT=1 (keep BENCHMARKS.md as it is), BENCH_RUN (scratch, /tmp/ferrymail-bench-run),
 #   FERRY_EXTRA_TOML (appended to ferrymail's config).
 set -u
@@ -17,10 +17,10 @@ done
 
 QUICK=${BENCH_QUICK:-0}
 if [ "$QUICK" = 1 ]; then
-  ROUNDS=${BENCH_ROUNDS:-1}; M_C1=100; M_C20=400; M_C100=800; LAT_N=${BENCH_LAT_N:-200}; MEM_HOLD=3
+  ROUNDS=${BENCH_ROUNDS:-1}; M_C1=100; M_C20=400; M_C100=800; LAT_N=${BENCH_LAT_N:-200}
   MODES=${BENCH_MODES:-conn}
 else
-  ROUNDS=${BENCH_ROUNDS:-3}; M_C1=1000; M_C20=5000; M_C100=5000; LAT_N=${BENCH_LAT_N:-2000}; MEM_HOLD=5
+  ROUNDS=${BENCH_ROUNDS:-3}; M_C1=500; M_C20=2000; M_C100=3000; LAT_N=${BENCH_LAT_N:-2000}
   MODES=${BENCH_MODES:-conn reuse}
 fi
 CS=${BENCH_CS:-1 20 100}
@@ -92,6 +92,15 @@ ss_start
 sink_start
 fm_config
 
+# the disk under every durable queue, before and after (a shared machine's disk drifts)
+disk_probe() {
+  skipped disk && return 0
+  "$TSX" "$BENCH_DIR/tools/fsync.ts" "$RUN" 300 2> /dev/null |
+    sed "s/^{/{\"when\":\"$1\",/" >> "$RES/fsync.jsonl"
+  log "disk ($1): $(tail -1 "$RES/fsync.jsonl" 2> /dev/null)"
+}
+disk_probe start
+
 # servers_for KIND: the servers that take part, rotated by ROUND so that drifts of a shared
 # machine's load spread over all of them
 servers_for() {
@@ -125,6 +134,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
     for s in $(servers_for latency "$round"); do latency_run "$round" "$s"; done
   fi
 done
+
+disk_probe end
 
 if ! skipped mem; then
   log "memory with idle sessions"
@@ -167,7 +178,7 @@ cat > "$RES/meta.json" << EOF
 EOF
 mkdir -p "$BENCH_DIR/results"
 cp "$RES"/*.csv "$RES/meta.json" "$BENCH_DIR/results/"
-[ -f "$RES/core.json" ] && cp "$RES/core.json" "$BENCH_DIR/results/"
+for f in core.json fsync.jsonl; do [ -f "$RES/$f" ] && cp "$RES/$f" "$BENCH_DIR/results/"; done
 if [ "${BENCH_NO_REPORT:-0}" != 1 ]; then
   "$TSX" "$BENCH_DIR/report.ts" "$BENCH_DIR/results" "$ROOT/BENCHMARKS.md" || die "report failed"
   log "wrote BENCHMARKS.md and bench/results/"

@@ -98,7 +98,7 @@ export async function startApp(config: FerrymailConfig, opts: StartOptions = {})
     dataBlock: config.delivery.data_block_timeout,
     dataDone: config.delivery.data_done_timeout,
   };
-  const smtp = new SmtpTransport({ heloName, timeouts });
+  const smtp = new SmtpTransport({ heloName, timeouts, log });
   const lmtp = new LmtpTransport({ heloName, timeouts });
   const resolver = new DnsMxResolver(config.dns.servers.length > 0 ? { servers: config.dns.servers } : {});
   const router = new Router({
@@ -340,6 +340,7 @@ export async function startApp(config: FerrymailConfig, opts: StartOptions = {})
       await server.stop(graceMs);
       await pickup.stop();
       await scheduler.stop();
+      await smtp.close();
       await control?.close();
       await metricsServer?.close();
       await store.close();

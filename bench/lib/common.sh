@@ -75,28 +75,6 @@ stop_one() {
 
 pid_of() { cat "$RUN/pids/$1" 2>/dev/null; }
 
-# tree_pids PID: PID and all its descendants, one a line
-tree_pids() {
-  ps -e -o pid=,ppid= | awk -v root="$1" '
-    { kids[$2] = kids[$2] " " $1 }
-    END {
-      n = 1; q[1] = root; print root
-      for (i = 1; i <= n; i++) { m = split(kids[q[i]], a, " "); for (j = 1; j <= m; j++) { q[++n] = a[j]; print a[j] } }
-    }'
-}
-
-# mem_sample PID...: "nprocs rss_kib pss_kib" summed over the given processes
-mem_sample() {
-  local n=0 rss=0 pss=0 p r s
-  for p in "$@"; do
-    r=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null) || continue
-    [ -n "$r" ] || continue
-    s=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null)
-    n=$((n + 1)); rss=$((rss + r)); pss=$((pss + ${s:-0}))
-  done
-  echo "$n $rss $pss"
-}
-
 # now: seconds since the epoch with nanoseconds
 now() { date +%s.%N; }
 # fdiv A B [SCALE]: A / B as a decimal

@@ -150,20 +150,21 @@ latency_run() {
   printf '  latency %-11s %s\n' "$server" "$out" >&2
 }
 
-# server_pids SERVER: the processes whose memory counts
-server_pids() {
+# server_root SERVER: the process whose tree's memory counts
+server_root() {
   case "$1" in
-    postfix) tree_pids "$(pf_master_pid)" ;;
-    haraka) tree_pids "$(pid_of haraka-hold)" ;;
-    smtp-server) tree_pids "$(pid_of smtp-server)" ;;
-    ferrymail) tree_pids "$(pid_of ferrymail)" ;;
+    postfix) pf_master_pid ;;
+    haraka) pid_of haraka-hold ;;
+    smtp-server) pid_of smtp-server ;;
+    ferrymail) pid_of ferrymail ;;
   esac
 }
+mem_of() { "$TSX" "$BENCH_DIR/tools/memsample.ts" "$(server_root "$1")"; }
 
 # mem_run SERVER N: RSS and PSS before, and with N idle sessions after EHLO (the largest of
 # 3 samples 1 s apart: Node's RSS moves with GC), per connection
 mem_run() {
-  local server=$1 n=$2 port logf cpid before during k a b c ok failed ms
+  local server=$1 n=$2 port logf cpid k a b c ok failed ms n0 r0 p0
   port=$(server_port accept "$server") || return 0
   case "$server" in
     postfix) pf_stop; pf_start ;;
@@ -172,23 +173,25 @@ mem_run() {
     ferrymail) fm_stop; fm_start || return 0 ;;
   esac
   sleep 2
-  read -r n0 r0 p0 < <(mem_sample $(server_pids "$server"))
+  read -r n0 r0 p0 < <(mem_of "$server")
   logf="$RUN/logs/idle-$server-$n.log"
-  timeout -k 5 120 "$TSX" "$BENCH_DIR/tools/idle.ts" 127.0.0.1 "$port" "$n" "$MEM_HOLD" > "$logf" 2>&1 &
+  # the client holds the sessions until we have sampled, then we stop it (bounded anyway)
+  timeout -k 5 200 "$TSX" "$BENCH_DIR/tools/idle.ts" 127.0.0.1 "$port" "$n" 60 > "$logf" 2>&1 &
   cpid=$!
-  for ((k = 0; k < 900; k++)); do grep -q '^READY' "$logf" && break; kill -0 "$cpid" 2> /dev/null || break; sleep 0.1; done
+  for ((k = 0; k < 1500; k++)); do grep -q '^READY' "$logf" && break; kill -0 "$cpid" 2> /dev/null || break; sleep 0.1; done
   local n1=0 r1=0 p1=0
   for k in 1 2 3; do
     sleep 1
-    read -r a b c < <(mem_sample $(server_pids "$server"))
+    read -r a b c < <(mem_of "$server")
     [ "$b" -gt "$r1" ] && { n1=$a; r1=$b; p1=$c; }
   done
+  kill "$cpid" 2> /dev/null
   wait "$cpid" 2> /dev/null
   ok=$(grep -o '^READY idle=[0-9]*' "$logf" | cut -d= -f2); ok=${ok:-0}
   failed=$(grep -o '^READY.*failed=[0-9]*' "$logf" | grep -o 'failed=[0-9]*' | cut -d= -f2); failed=${failed:-$n}
   ms=$(grep -o '^READY.*ms=[0-9]*' "$logf" | grep -o 'ms=[0-9]*' | cut -d= -f2)
   local div=$ok; [ "$div" -gt 0 ] || div=1
   echo "$server,$n,$ok,$failed,$n0,$r0,$p0,$n1,$r1,$p1,$(fdiv $((r1 - r0)) "$div"),$(fdiv $((p1 - p0)) "$div"),${ms:-}" >> "$RES/mem.csv"
-  printf '  memory %-11s N=%-5s idle=%s failed=%s RSS %s -> %s KiB (%s KiB/conn), PSS %s KiB/conn, procs %s -> %s\n' \
-    "$server" "$n" "$ok" "$failed" "$r0" "$r1" "$(fdiv $((r1 - r0)) "$div")" "$(fdiv $((p1 - p0)) "$div")" "$n0" "$n1" >&2
+  printf '  memory %-11s N=%-5s idle=%s failed=%s RSS %s -> %s KiB (%s KiB/conn), PSS %s KiB/conn, procs %s -> %s, set-up %s ms\n' \
+    "$server" "$n" "$ok" "$failed" "$r0" "$r1" "$(fdiv $((r1 - r0)) "$div")" "$(fdiv $((p1 - p0)) "$div")" "$n0" "$n1" "${ms:-?}" >&2
 }

@@ -8,13 +8,13 @@
  * message (CRLF line ends).
  *
  * Collector (the server): reads `new/` (fs.watch plus a periodic scan, one scan at a time), hands each file
- * to the MessageSink (begin, write, commit) and unlinks it only after commit resolved: a crash in between
+ * to the MessageSink (begin, write, commit) with a Received: field naming the file owner's uid, and unlinks it only after commit resolved: a crash in between
  * may deliver a message twice, never zero times. A commit that fails leaves the file for the next scan; a
  * file that cannot be read as a pickup file is moved to `<dir>/bad/` and logged, never deleted.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, watch, type FSWatcher } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import type { Envelope, MessageSink } from '../queue/types.js';
@@ -214,8 +214,16 @@ export class PickupCollector {
   private async collect(name: string): Promise<boolean> {
     const path = join(this.newDir, name);
     let file: Buffer;
+    let uid: number;
     try {
-      file = await readFile(path);
+      const fh = await open(path, 'r');
+      try {
+        // The owner is who really wrote the file; the JSON's "user" is only what sendmail was told.
+        uid = (await fh.stat()).uid;
+        file = await fh.readFile();
+      } finally {
+        await fh.close();
+      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
         this.log.warn({ err, file: name }, 'pickup: cannot read file');
@@ -238,7 +246,7 @@ export class PickupCollector {
     };
     const user = header.user.replace(/[^\w.-]/g, '_');
     const received =
-      `Received: by ${this.hostname} (ferrymail pickup, from user ${user})\r\n` +
+      `Received: by ${this.hostname} (ferrymail pickup, from userid ${uid}, login ${user})\r\n` +
       `\tid ${envelope.id}; ${formatRfc5322Date(this.now())}\r\n`;
     let writer;
     try {

@@ -31,7 +31,7 @@ export const SENDMAIL_HELP = `Usage: ferrymail sendmail [options] [recipient...]
 
 Queues the message on standard input for delivery, whether or not the server is running.
 
-  -t              also send to the addresses in To:, Cc: and Bcc: (Bcc: is removed)
+  -t              send to the addresses in To:, Cc: and Bcc: too (Bcc: is removed)
   -f ADDR, -fADDR envelope sender (default: your login name at this host); -f '<>' for none
   -F "NAME"       full name for the From: field when the message has none
   -i, -oi         a line with a single dot does not end the message

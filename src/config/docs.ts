@@ -147,7 +147,7 @@ ${EXAMPLE_CONFIG}\`\`\`
 
 ## Keys
 `;
-  const top = Object.entries(SCHEMA.fields);
+  const top: [string, Field][] = Object.entries(SCHEMA.fields as Record<string, Field>);
   out += '\n### Top level\n\n';
   for (const [k, f] of top)
     if (f.type !== 'table' && f.type !== 'map' && f.type !== 'list') out += keyBlock(k, f);

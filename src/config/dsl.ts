@@ -244,8 +244,12 @@ export function validate(field: Field, value: unknown, path: KeyPath, ctx: Valid
       if (!isTable(value)) return mismatch(ctx, path, expectation(field), value);
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(value)) {
-        const bad = field.keyCheck?.(k, ctx);
-        if (bad !== undefined) fail(ctx, [...path, k], `expected the key to be ${bad}`);
+        // Assigning "__proto__" would replace the object's prototype instead of adding a key.
+        const bad = k === '__proto__' ? 'anything but "__proto__"' : field.keyCheck?.(k, ctx);
+        if (bad !== undefined) {
+          fail(ctx, [...path, k], `expected the key to be ${bad}`);
+          continue;
+        }
         out[k] = validate(field.of, v, [...path, k], ctx);
       }
       return out;

@@ -3,7 +3,7 @@
  * The one description of ferrymail's config file. `SCHEMA` (data, see config/dsl.ts) gives validation,
  * defaults and docs/config.md; `FerrymailConfig` is the typed result of loading it. Durations are held in
  * milliseconds and sizes in bytes in the typed config; paths are absolute; domains are lowercased A-labels.
- * A test checks that the defaults validate into this type's shape.
+ * The types live in config/types.ts and are re-exported here; test/config/load.test.ts pins the defaults.
  */
 import type { TableField } from './dsl.js';
 import {
@@ -22,99 +22,9 @@ import {
   normalizeDomain,
   normalizeNetwork,
 } from './values.js';
+import type { FerrymailConfig, ListenerConfig, RouteConfig } from './types.js';
 
-export type ListenerMode = 'mx' | 'submission' | 'submissions';
-
-export interface ListenerConfig {
-  /** As written: `127.0.0.1:2525`, `[::1]:2525`. */
-  address: string;
-  /** From `address`, brackets removed. */
-  host: string;
-  port: number;
-  mode: ListenerMode;
-  /** Filled in by the loader: true for submission(s), false for mx, unless set. */
-  auth_required?: boolean;
-  /** Offer AUTH before STARTTLS (tests only). Default false. */
-  allow_insecure_auth?: boolean;
-}
-
-export type RouteTls = 'none' | 'opportunistic' | 'require' | 'verify';
-
-export interface RouteConfig {
-  host: string;
-  port?: number;
-  tls?: RouteTls;
-  auth?: { user: string; password: string };
-}
-
-export interface LimitsConfig {
-  max_message_size: number;
-  max_recipients: number;
-  max_connections: number;
-  max_connections_per_ip: number;
-  max_errors: number;
-  max_received_headers: number;
-  /** Longest text line in DATA, in bytes including CRLF (RFC 5321 §4.5.3.1.6: at least 1000). */
-  line_length: number;
-  /** Longest command line, including CRLF (RFC 5321 §4.5.3.1.4: at least 512). */
-  command_line_length: number;
-  /** ms: idle time allowed between commands (RFC 5321 §4.5.3.2.7). */
-  command_timeout: number;
-  /** ms: idle time allowed while receiving DATA. */
-  data_timeout: number;
-  /** ms: time allowed for a TLS handshake. */
-  tls_handshake_timeout: number;
-}
-
-export interface DeliveryConfig {
-  /** Name sent in EHLO; default: hostname. */
-  helo_name?: string;
-  mx_port: number;
-  tls: RouteTls;
-  /** ms, each: RFC 5321 §4.5.3.2 client timeouts. */
-  connect_timeout: number;
-  greeting_timeout: number;
-  command_timeout: number;
-  data_init_timeout: number;
-  data_block_timeout: number;
-  data_done_timeout: number;
-  max_per_destination: number;
-}
-
-export interface QueueConfig {
-  /** ms to wait before each retry; the last step repeats until `max_age`. */
-  retry: number[];
-  /** ms: a message still undelivered this long after arrival is returned to its sender. */
-  max_age: number;
-  /** ms: send a "delayed" DSN once a recipient has waited this long; undefined: never. */
-  delay_warning?: number;
-  concurrency: number;
-}
-
-export interface FerrymailConfig {
-  hostname: string;
-  /** Absolute. */
-  data_dir: string;
-  listeners: ListenerConfig[];
-  /** Absolute paths of readable files. */
-  tls?: { cert: string; key: string };
-  domains: { local: string[]; relay: string[] };
-  relay: { networks: string[] };
-  routes: Record<string, string | RouteConfig>;
-  dns: { servers: string[] };
-  users: { list: string[]; case_sensitive: boolean; detail_separator: string };
-  aliases: Record<string, string | string[]>;
-  /** user → plain password or `scrypt:…` hash (env: and file: already read). */
-  auth: { users: Record<string, string> };
-  limits: LimitsConfig;
-  delivery: DeliveryConfig;
-  queue: QueueConfig;
-  log: { level: 'debug' | 'info' | 'warn' | 'error'; format?: 'json' | 'pretty' };
-  metrics?: { address: string; host: string; port: number };
-  user?: string;
-  group?: string;
-  vrfy: boolean;
-}
+export type * from './types.js';
 
 const domainList = {
   type: 'string',
@@ -126,7 +36,7 @@ const domainList = {
 const timeout = (def: string, description: string) =>
   ({ type: 'duration', default: def, minMs: 1000, description }) as const;
 
-export const SCHEMA: TableField = {
+export const SCHEMA = {
   type: 'table',
   description: 'The ferrymail config file (TOML).',
   fields: {
@@ -523,4 +433,24 @@ export const SCHEMA: TableField = {
       description: 'Answer VRFY truthfully. Off: VRFY gets `252` and tells nothing.',
     },
   },
-};
+} satisfies TableField;
+
+// Compile-time guard: the schema's keys and the typed config's keys are the same sets, so neither can
+// gain a key the other lacks. (`host`/`port` of listeners and metrics are derived from `address`.)
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Keys<T> = T extends { fields: infer F } ? keyof F : never;
+type S = typeof SCHEMA.fields;
+const schemaMatchesTypes: [
+  Same<keyof S, keyof FerrymailConfig>,
+  Same<Keys<S['listeners']['of']>, Exclude<keyof ListenerConfig, 'host' | 'port'>>,
+  Same<Keys<S['limits']>, keyof FerrymailConfig['limits']>,
+  Same<Keys<S['delivery']>, keyof FerrymailConfig['delivery']>,
+  Same<Keys<S['queue']>, keyof FerrymailConfig['queue']>,
+  Same<Keys<S['users']>, keyof FerrymailConfig['users']>,
+  Same<Keys<S['log']>, keyof FerrymailConfig['log']>,
+  Same<Keys<S['domains']>, keyof FerrymailConfig['domains']>,
+  Same<Keys<S['tls']>, keyof NonNullable<FerrymailConfig['tls']>>,
+  Same<Keys<S['metrics']>, Exclude<keyof NonNullable<FerrymailConfig['metrics']>, 'host' | 'port'>>,
+  Same<Keys<S['routes']['of']['other']>, keyof RouteConfig>,
+] = [true, true, true, true, true, true, true, true, true, true, true];
+void schemaMatchesTypes;

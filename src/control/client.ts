@@ -5,7 +5,13 @@
  */
 import net from 'node:net';
 import type { QueuedMessage } from '../queue/types.js';
-import { ControlError, MAX_LINE_BYTES, type ControlOp, type ControlResponse } from './protocol.js';
+import {
+  ControlError,
+  MAX_LINE_BYTES,
+  MAX_SOCKET_PATH,
+  type ControlOp,
+  type ControlResponse,
+} from './protocol.js';
 
 export interface ControlClientOptions {
   /** Default 1000 ms. */
@@ -44,6 +50,12 @@ export class ControlClient {
 
   static connect(socketPath: string, opts: ControlClientOptions = {}): Promise<ControlClient> {
     const timeout = opts.connectTimeoutMs ?? 1000;
+    if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
+      // The server cannot listen there either (control/server.ts refuses), so nothing can be running.
+      return Promise.reject(
+        new ControlError('CONTROL_NOT_RUNNING', `no control socket: ${socketPath} is too long for one`),
+      );
+    }
     return new Promise((ok, fail) => {
       const sock = net.connect(socketPath);
       const timer = setTimeout(() => {

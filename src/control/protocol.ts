@@ -31,6 +31,9 @@ export interface ControlHandlers {
   status(): object | Promise<object>;
 }
 
+/** sun_path holds 108 bytes with the terminating NUL on Linux (104 on the BSDs). */
+export const MAX_SOCKET_PATH = 107;
+
 /** Longest request or response line accepted (a `list` of a big queue is one line). */
 export const MAX_LINE_BYTES = 64 * 1024 * 1024;
 

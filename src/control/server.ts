@@ -9,6 +9,7 @@ import net from 'node:net';
 import {
   ControlError,
   MAX_LINE_BYTES,
+  MAX_SOCKET_PATH,
   parseRequest,
   type ControlHandlers,
   type ControlRequest,
@@ -19,9 +20,6 @@ export interface ControlServer {
   readonly path: string;
   close(): Promise<void>;
 }
-
-/** sun_path holds 108 bytes with the terminating NUL on Linux (104 on the BSDs). */
-const MAX_SOCKET_PATH = 107;
 
 export async function startControlServer(
   socketPath: string,

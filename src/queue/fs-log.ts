@@ -62,18 +62,31 @@ async function writeAll(fh: FileHandle, bufs: Buffer[], position: number): Promi
   }
 }
 
+/** fsync a directory, making the entries in it (created, renamed, deleted files) durable. */
+export async function syncDir(fs: QueueFs, dir: string): Promise<void> {
+  const dh = await fs.open(dir, 'r');
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
+  }
+}
+
 export class SegmentLog<E> {
   segments: Segment<E>[] = [];
   current: Segment<E> | null = null;
   #queue: Pending<E>[] = [];
   #running: Promise<void> | null = null;
 
-  /** `onIdle` runs inside the committer whenever its queue empties (compaction); it may `enqueue`. */
+  /**
+   * `afterCommit` runs inside the committer after every batch (compaction: it must be cheap when
+   * there is nothing to do); it may `enqueue`. Running it only when idle would starve it under load.
+   */
   constructor(
     private readonly fs: QueueFs,
     private readonly dir: string,
     private readonly options: SegmentLogOptions,
-    private readonly onIdle: () => Promise<void>,
+    private readonly afterCommit: () => Promise<void>,
   ) {}
 
   /** Segment file names in the directory, oldest first. */
@@ -158,13 +171,8 @@ export class SegmentLog<E> {
     return true;
   }
 
-  async syncDir(): Promise<void> {
-    const dh = await this.fs.open(this.dir, 'r');
-    try {
-      await dh.sync();
-    } finally {
-      await dh.close();
-    }
+  syncDir(): Promise<void> {
+    return syncDir(this.fs, this.dir);
   }
 
   async closeAll(): Promise<void> {
@@ -184,7 +192,7 @@ export class SegmentLog<E> {
           n++;
         }
         await this.#commit(this.#queue.splice(0, n), total);
-        if (this.#queue.length === 0) await this.onIdle();
+        await this.afterCommit();
       }
     } finally {
       this.#running = null;

@@ -12,8 +12,9 @@
  *   another, so after a crash everything past the first bad record of the last segment was never
  *   acknowledged: `open` truncates it. A write that fails (ENOSPC, EDQUOT, EIO) truncates back to
  *   the last good end and rejects its batch with the original error; later writes go on normally.
- * - Space: a sealed segment with no live message is deleted; one mostly dead is compacted by
- *   copying its live messages (current state included) to the current segment first.
+ * - Space: the oldest segment is deleted once no live message is in it; when it (or the whole
+ *   log) is mostly dead, its live messages are first copied, current state included, to the
+ *   current segment. Only the oldest, so replay never meets a record whose context was deleted.
  * - Ownership: one writer per directory (a `lock` file, queue/fs-lock.ts); readers open with
  *   `readOnly: true` (`FsQueueStore.openReadOnly`), write nothing and take no lock, and see the
  *   state as of their `open`.
@@ -22,7 +23,8 @@
 
 import * as fsp from 'node:fs/promises';
 import { acquireLock, type QueueFs } from './fs-lock.js';
-import { SegmentLog, type Segment as LogSegment } from './fs-log.js';
+import { SegmentLog, syncDir, type Segment as LogSegment } from './fs-log.js';
+import { dirname, resolve } from 'node:path';
 import {
   encodeRecord,
   HEADER_BYTES,
@@ -35,7 +37,8 @@ import {
   type ScannedRecord,
   type StateMeta,
 } from './fs-record.js';
-import { checkEnvelope, initialStates, mergeStates, pickDue, QueueError, type QueueStore } from './store.js';
+import { DueIndex } from './due-index.js';
+import { checkEnvelope, dueAt, initialStates, mergeStates, QueueError, type QueueStore } from './store.js';
 import type { Envelope, QueuedMessage, RecipientState } from './types.js';
 
 export type { QueueFs } from './fs-lock.js';
@@ -71,6 +74,7 @@ interface Entry {
   leaseUntil: number;
   /** Writes queued but not yet durable; compaction leaves such entries alone. */
   writes: number;
+  dueSeq: number;
 }
 
 function errno(err: unknown): string | undefined {
@@ -86,6 +90,7 @@ export class FsQueueStore implements QueueStore {
   readonly #log: SegmentLog<Entry>;
   readonly #entries = new Map<string, Entry>();
   readonly #putting = new Set<string>();
+  readonly #due = new DueIndex<Entry>();
   #state: 'new' | 'open' | 'closed' = 'new';
   #unlock: (() => Promise<void>) | null = null;
   /** Problems found by `open` in segments other than the last (real corruption, not a torn tail). */
@@ -127,10 +132,11 @@ export class FsQueueStore implements QueueStore {
     if (this.#readOnly) {
       await this.#openReadOnly();
     } else {
-      await this.#fs.mkdir(this.#dir, { recursive: true });
+      const created = await this.#fs.mkdir(this.#dir, { recursive: true });
+      if (typeof created === 'string') await this.#syncParents(created);
       this.#unlock = await acquireLock(this.#fs, this.#dir);
       try {
-        await this.#replay(await this.#segmentNames(), true);
+        await this.#replay(await this.#log.names(), true);
       } catch (err) {
         await this.#log.closeAll();
         await this.#unlock();
@@ -166,6 +172,7 @@ export class FsQueueStore implements QueueStore {
           recordBytes: rec.bytes,
           leaseUntil: -Infinity,
           writes: 0,
+          dueSeq: 0,
         });
       });
     } finally {
@@ -175,12 +182,25 @@ export class FsQueueStore implements QueueStore {
 
   async claim(now: number, limit: number, leaseUntil: number): Promise<QueuedMessage[]> {
     this.#checkWritable();
-    const free: [Entry, QueuedMessage][] = [];
-    for (const e of this.#entries.values()) if (e.leaseUntil <= now) free.push([e, e.msg]);
-    return pickDue(free, now, limit).map((e) => {
+    const out: QueuedMessage[] = [];
+    if (limit <= 0) return out;
+    this.#due.popDue(now, (e) => {
+      const at = e.leaseUntil > now ? e.leaseUntil : dueAt(e.msg);
+      if (at > now) {
+        this.#due.schedule(e, at);
+        return true;
+      }
       e.leaseUntil = leaseUntil;
-      return structuredClone(e.msg);
+      this.#due.schedule(e, this.#key(e));
+      out.push(structuredClone(e.msg));
+      return out.length < limit;
     });
+    this.#due.compact(
+      this.#entries.size,
+      () => this.#entries.values(),
+      (e) => this.#key(e),
+    );
+    return out;
   }
 
   async lease(id: string, now: number, leaseUntil: number): Promise<QueuedMessage | null> {
@@ -188,12 +208,15 @@ export class FsQueueStore implements QueueStore {
     const e = this.#entries.get(id);
     if (!e || e.leaseUntil > now) return null;
     e.leaseUntil = leaseUntil;
+    this.#due.schedule(e, this.#key(e));
     return structuredClone(e.msg);
   }
 
   async release(id: string): Promise<void> {
     const e = this.#entries.get(id);
-    if (e) e.leaseUntil = -Infinity;
+    if (!e) return;
+    e.leaseUntil = -Infinity;
+    this.#due.schedule(e, this.#key(e));
   }
 
   async readMessage(id: string): Promise<Buffer> {
@@ -217,6 +240,7 @@ export class FsQueueStore implements QueueStore {
         if (!cur) return;
         // Merge into the state as of this record's place in the log, as replay will.
         cur.msg = { ...cur.msg, recipients: mergeStates(id, cur.msg.recipients, meta.recipients) };
+        this.#due.schedule(cur, this.#key(cur));
         result = cur.msg;
       });
     } finally {
@@ -279,11 +303,25 @@ export class FsQueueStore implements QueueStore {
     }
   }
 
+  /** A freshly made queue directory must itself survive a crash: fsync each new entry's parent. */
+  async #syncParents(firstCreated: string): Promise<void> {
+    for (let d = resolve(this.#dir); ; d = dirname(d)) {
+      await syncDir(this.#fs, dirname(d));
+      if (d === resolve(firstCreated) || dirname(d) === d) break;
+    }
+  }
+
   async #replay(names: string[], writable: boolean): Promise<void> {
     for (const [i, name] of names.entries()) {
       const seg = await this.#log.openSegment(name, writable);
       const { size } = await seg.fh.stat();
-      const result = await scanSegment(seg.fh, size, (r) => this.#apply(seg, r));
+      const result = await scanSegment(seg.fh, size, (r) => {
+        try {
+          this.#apply(seg, r);
+        } catch (err) {
+          this.warnings.push(`${seg.path}: record at byte ${r.offset} ignored: ${String(err)}`);
+        }
+      });
       seg.size = result.end;
       if (result.torn === undefined) continue;
       if (i < names.length - 1) {
@@ -310,12 +348,16 @@ export class FsQueueStore implements QueueStore {
         recordBytes: r.bytes,
         leaseUntil: -Infinity,
         writes: 0,
+        dueSeq: 0,
       });
     } else if (r.type === RECORD_STATE) {
       const meta = r.meta as StateMeta;
       const e = this.#entries.get(meta.id);
       // A state record of a message whose PUT was in a deleted segment: it was copied forward or removed later.
-      if (e) e.msg = { ...e.msg, recipients: mergeStates(meta.id, e.msg.recipients, meta.recipients) };
+      if (e) {
+        e.msg = { ...e.msg, recipients: mergeStates(meta.id, e.msg.recipients, meta.recipients) };
+        this.#due.schedule(e, this.#key(e));
+      }
     } else {
       this.#unplace((r.meta as RemoveMeta).id);
     }
@@ -325,6 +367,13 @@ export class FsQueueStore implements QueueStore {
     this.#entries.set(e.msg.envelope.id, e);
     e.seg.entries.add(e);
     e.seg.liveBytes += e.recordBytes;
+    this.#due.schedule(e, this.#key(e));
+  }
+
+  /** When an entry next needs a look: its due time, or the end of its lease if later. */
+  #key(e: Entry): number {
+    const at = dueAt(e.msg);
+    return e.leaseUntil === -Infinity ? at : Math.max(at, e.leaseUntil);
   }
 
   #unplace(id: string): void {
@@ -333,6 +382,7 @@ export class FsQueueStore implements QueueStore {
     this.#entries.delete(id);
     e.seg.entries.delete(e);
     e.seg.liveBytes -= e.recordBytes;
+    this.#due.unschedule(e);
   }
 
   #checkOpen(): void {
@@ -345,28 +395,44 @@ export class FsQueueStore implements QueueStore {
       throw new QueueError('QUEUE_READ_ONLY', `The queue at ${this.#dir} is open read-only`);
   }
 
-  // ---- compaction (runs inside the committer when it is idle) ----
+  // ---- compaction (runs inside the committer after each batch) ----
 
-  /** Deletes dead sealed segments and copies the live messages out of mostly dead ones. */
+  /**
+   * Frees space from the oldest segment only. A segment holds STATE and REMOVE records of
+   * messages whose PUT may sit in an older segment; deleting out of order would let replay bring
+   * back a removed message or an older state. Deleting the oldest is always safe once it holds
+   * no live PUT: any later record of one of its messages is either superseded by a newer copy
+   * or refers to a removed message, and replay ignores both.
+   * The oldest is emptied by copying its live messages forward when it is mostly dead, or when
+   * the whole log is (a long-deferred message must not pin every segment behind it).
+   */
   async #compact(): Promise<void> {
-    let deleted = false;
-    for (const seg of [...this.#log.segments]) {
-      if (seg === this.#log.current) continue;
-      if (seg.entries.size === 0) {
-        if (await this.#log.delete(seg)) deleted = true;
-      } else if (seg.liveBytes < seg.size * this.#compactRatio) {
-        await this.#copyForward(seg);
+    for (;;) {
+      const oldest = this.#log.segments[0];
+      if (!oldest || oldest === this.#log.current) return;
+      if (oldest.entries.size > 0) {
+        let live = 0;
+        let total = 0;
+        for (const seg of this.#log.segments) {
+          live += seg.liveBytes;
+          total += seg.size;
+        }
+        const ratio = this.#compactRatio;
+        if (oldest.liveBytes < oldest.size * ratio || live < total * ratio) await this.#copyForward(oldest);
+        return;
       }
+      if (!(await this.#log.delete(oldest))) return;
+      // Make each deletion durable before the next: a crash must never bring back an older segment alone.
+      await this.#log.syncDir().catch(() => undefined);
     }
-    // A deleted segment that came back after a crash would bring removed messages back too.
-    if (deleted) await this.#log.syncDir().catch(() => undefined);
   }
 
   async #copyForward(seg: Segment): Promise<void> {
     let budget = this.#maxBatchBytes;
     for (const e of [...seg.entries]) {
       if (budget <= 0 || this.#state !== 'open') break;
-      if (e.seg !== seg || e.writes > 0 || e.leaseUntil !== -Infinity) continue;
+      // A write still in the queue is not in e.msg yet; a copy made now would undo it on replay.
+      if (e.seg !== seg || e.writes > 0) continue;
       const id = e.msg.envelope.id;
       let data: Buffer;
       try {

@@ -15,7 +15,7 @@
  * - Returned objects are copies: mutating them changes nothing in the store.
  * - A recipient "needs work" when it is pending, or failed with its DSN not yet handled
  *   (`dsnSent` false); `nextAttemptAt` says when, for both. A message with no recipient that
- *   needs work is done: the scheduler removes it.
+ *   needs work is done and due at once: `claim` hands it out so the scheduler removes it.
  * - Leases are not durable: after a restart every message is free again (at-least-once).
  */
 
@@ -82,11 +82,15 @@ export function needsWork(r: RecipientState): boolean {
   return r.status === 'pending' || (r.status === 'failed' && r.dsnSent !== true);
 }
 
-/** The earliest time any recipient needs work, or Infinity when the message is done. */
+/**
+ * The earliest time any recipient needs work. A message with nothing left to do is due at once
+ * (-Infinity): it is still stored only because a crash or an error came between its last update
+ * and its removal, and the scheduler removes it when it claims it.
+ */
 export function dueAt(msg: QueuedMessage): number {
   let t = Infinity;
   for (const r of msg.recipients) if (needsWork(r) && r.nextAttemptAt < t) t = r.nextAttemptAt;
-  return t;
+  return t === Infinity ? -Infinity : t;
 }
 
 /** True when no recipient needs work: delivered, or failed with its DSN handled. */
@@ -128,7 +132,7 @@ export function pickDue<T>(candidates: Iterable<[T, QueuedMessage]>, now: number
   const due: { key: T; at: number; id: string }[] = [];
   for (const [key, msg] of candidates) {
     const at = dueAt(msg);
-    if (at !== Infinity && at <= now) due.push({ key, at, id: msg.envelope.id });
+    if (at <= now) due.push({ key, at, id: msg.envelope.id });
   }
   due.sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return due.slice(0, Math.max(0, limit)).map((d) => d.key);

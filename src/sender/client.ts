@@ -15,68 +15,12 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { ReplyParser, ReplySyntaxError } from '../smtp/reply.js';
 import { ClientSession, type Action, type RcptResult, type SessionOptions } from './session.js';
-import { SessionFailure, type Failure, type Stage } from './failure.js';
+import { SessionFailure, type Failure } from './failure.js';
+import { DEFAULT_TIMEOUTS, timeoutFor, type Timeouts } from './timeouts.js';
 import { dotEncode } from '../smtp/dot.js';
 import type { Extensions, TransactionSpec } from './extensions.js';
 
-/**
- * Milliseconds. The names match the `[delivery]` config keys (`command_timeout` → `command`, …).
- * Defaults: RFC 5321 §4.5.3.2 where it names one, Postfix's defaults elsewhere.
- */
-export interface Timeouts {
-  connect: number;
-  /** Initial 220: 5 min. */
-  greeting: number;
-  /** Any other command reply (EHLO, STARTTLS and its handshake, AUTH, MAIL, RCPT, QUIT): 5 min. */
-  command: number;
-  /** DATA initiation (the 354): 2 min. */
-  dataInit: number;
-  /** Each blocked body write (one TCP SEND): 3 min. */
-  dataBlock: number;
-  /** DATA termination (reply to the final dot): 10 min. */
-  dataDone: number;
-  /** RSET, also the liveness probe of a reused connection: short, so a dead one is found fast. */
-  rset: number;
-  /** Per-command overrides of `command`. */
-  mail?: number;
-  rcpt?: number;
-  /** The reply to QUIT: short, nothing depends on it but a clean close. */
-  quit?: number;
-}
-
-export const DEFAULT_TIMEOUTS: Timeouts = {
-  connect: 30_000,
-  greeting: 300_000,
-  command: 300_000,
-  dataInit: 120_000,
-  dataBlock: 180_000,
-  dataDone: 600_000,
-  rset: 20_000,
-  quit: 10_000,
-};
-
-function timeoutFor(t: Timeouts, stage: Stage): number {
-  switch (stage) {
-    case 'connect':
-      return t.connect;
-    case 'greeting':
-      return t.greeting;
-    case 'rset':
-      return t.rset;
-    case 'mail':
-      return t.mail ?? t.command;
-    case 'rcpt':
-      return t.rcpt ?? t.command;
-    case 'quit':
-      return t.quit ?? t.command;
-    case 'data':
-      return t.dataInit;
-    case 'data-end':
-      return t.dataDone;
-    default:
-      return t.command;
-  }
-}
+export { DEFAULT_TIMEOUTS, type Timeouts } from './timeouts.js';
 
 /** Opens a connected (or connecting) socket; injectable so tests can dial fakes. */
 export type Dialer = (host: string, port: number) => net.Socket;
@@ -276,6 +220,8 @@ export class SmtpClient {
   private upgrade(): void {
     const raw = this.socket;
     this.detach(raw);
+    // The TLS socket reports the transport's errors from now on; keep the raw one from throwing.
+    raw.on('error', () => undefined);
     if (this.parser.buffered > 0) {
       // Bytes after the 220 arrived in the clear: an injection attempt (RFC 3207 §5). Give up.
       this.attach(raw);
@@ -288,6 +234,7 @@ export class SmtpClient {
     const secure = tls.connect({
       ...this.opts.tlsOptions,
       socket: raw,
+      host: this.opts.host, // names the peer for the certificate check when there is no SNI name
       rejectUnauthorized: policy === 'verify',
       ...(servername !== undefined ? { servername } : {}),
     });

@@ -5,7 +5,7 @@
  * SIZE (RFC 1870), BODY (RFC 6152), SMTPUTF8 (RFC 6531 §3.4), RET / ENVID / NOTIFY / ORCPT
  * (RFC 3461, values xtext-encoded per §4). Pure.
  */
-import type { Reply } from '../smtp/reply.js';
+import { reply as makeReply, type Reply } from '../smtp/reply.js';
 import type { DsnNotify } from '../queue/types.js';
 import type { DeliveryRequest } from '../delivery/types.js';
 import { xtextEncode } from '../smtp/xtext.js';
@@ -132,4 +132,26 @@ export function transactionSpec(
 function hasEightBit(data: Uint8Array): boolean {
   for (let i = 0; i < data.length; i++) if ((data[i] as number) > 127) return true;
   return false;
+}
+
+/**
+ * What the peer lacks for this message, as the reply to record for every recipient, or null.
+ * SMTPUTF8 (RFC 6531 §3.2: no downgrade here), 8-bit data without 8BITMIME (RFC 6152 §3: we do
+ * not convert), or more octets than its SIZE (RFC 1870 §6).
+ */
+export function missingExtension(spec: TransactionSpec, ext: Extensions): Reply | null {
+  if (spec.smtputf8 && !ext.has('SMTPUTF8')) {
+    return makeReply(
+      550,
+      '5.6.7',
+      'SMTPUTF8 required: the message needs SMTPUTF8 and the peer does not offer it',
+    );
+  }
+  if (spec.eightBit && !ext.has('8BITMIME')) {
+    return makeReply(554, '5.6.3', 'the message has 8-bit content and the peer does not offer 8BITMIME');
+  }
+  if (ext.maxSize > 0 && spec.size > ext.maxSize) {
+    return makeReply(552, '5.3.4', `message size ${spec.size} exceeds the peer's limit of ${ext.maxSize}`);
+  }
+  return null;
 }

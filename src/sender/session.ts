@@ -10,28 +10,24 @@
  * number of transactions: [RSET] MAIL, RCPT per recipient, DATA, body, final reply (one per
  * accepted recipient for LMTP, RFC 2033 §4.2). QUIT at the end.
  *
- * PIPELINING (RFC 2920): when offered, [RSET+]MAIL+RCPT…+DATA leave in one write. Separate send
- * and receive cursors over the command list keep replies matched to commands in order, as Postfix
- * does; the only waits are after DATA (for 354) and after QUIT. Without PIPELINING the same list is
- * sent one command per reply, and DATA is skipped when no recipient was accepted.
- *
- * Per recipient: 2xx accepted; 452 (enhanced 4.5.3 or none) after at least one acceptance means
- * "too many recipients" (§4.5.3.1.10) → `retry` in a following transaction; other 4xx/5xx → a
- * Failure for classify.ts. A 421 anywhere ends the session. Never writes a command after a 354 it
- * did not want: it closes the connection instead, so the peer discards the half transaction.
+ * A message needing an extension the peer lacks (SMTPUTF8, 8BITMIME, SIZE) fails every recipient
+ * without a command sent. Transactions themselves (pipelining cursors, 452 "too many recipients",
+ * LMTP's per-recipient replies) live in `transaction.ts`; a second one starts with RSET. A 421
+ * anywhere ends the session.
  */
 import type { Reply } from '../smtp/reply.js';
 import type { TlsPolicy } from '../delivery/types.js';
-import { reply as makeReply } from '../smtp/reply.js';
 import type { Failure, Stage } from './failure.js';
 import {
   NO_EXTENSIONS,
   parseEhlo,
-  mailLine,
-  rcptLine,
+  missingExtension,
   type Extensions,
   type TransactionSpec,
 } from './extensions.js';
+import { Transaction, type RcptResult, type TxStep } from './transaction.js';
+
+export type { RcptResult } from './transaction.js';
 
 export interface SessionOptions {
   /** Our name in EHLO/HELO/LHLO. */
@@ -48,12 +44,6 @@ export interface SessionOptions {
   /** Use PIPELINING when offered. Default true. */
   pipelining?: boolean;
 }
-
-export type RcptResult =
-  | { kind: 'delivered'; reply: Reply }
-  | { kind: 'failed'; failure: Failure }
-  /** 452 "too many recipients": not attempted; try again in a following transaction. */
-  | { kind: 'retry'; reply: Reply };
 
 export type Action =
   | { type: 'write'; data: string }
@@ -73,33 +63,13 @@ export type Action =
 type State =
   'greeting' | 'ehlo' | 'helo' | 'starttls' | 'tls-handshake' | 'auth' | 'ready' | 'tx' | 'quit' | 'closed';
 
-interface Cmd {
-  stage: Stage;
-  line: string;
-  rcpt?: number;
-}
-
-interface Tx {
-  spec: TransactionSpec;
-  cmds: Cmd[];
-  sendIdx: number;
-  recvIdx: number;
-  pipelined: boolean;
-  results: (RcptResult | undefined)[];
-  accepted: number[];
-  /** First failure that ends the transaction for every recipient not yet decided. */
-  aborted: Failure | null;
-  inDataEnd: boolean;
-  dataEndSeen: number;
-}
-
 const HELO_FALLBACK = new Set([500, 501, 502, 504]);
 
 export class ClientSession {
   private state: State = 'greeting';
   private ext: Extensions = NO_EXTENSIONS;
   private tlsUp: boolean;
-  private tx: Tx | null = null;
+  private tx: Transaction | null = null;
   private txCount = 0;
   private authMech: 'PLAIN' | 'LOGIN' | null = null;
   private authStep = 0;
@@ -149,7 +119,7 @@ export class ClientSession {
       case 'auth':
         return 'auth';
       case 'tx':
-        return this.tx?.cmds[this.tx.recvIdx]?.stage ?? 'data-end';
+        return this.tx?.waiting ?? 'data-end';
       case 'quit':
         return 'quit';
       default:
@@ -240,7 +210,7 @@ export class ClientSession {
     const stage = this.waiting === null ? null : (during ?? this.waiting);
     if (this.state === 'tx' && this.tx && stage) {
       const f: Failure = kind === 'timeout' ? { kind, stage } : { kind, stage, ...(error ? { error } : {}) };
-      return this.finish(this.tx.aborted ?? f, true);
+      return this.step(this.tx.broken(f));
     }
     if (stage === null || this.state === 'quit') {
       this.state = 'closed';
@@ -256,38 +226,18 @@ export class ClientSession {
   begin(spec: TransactionSpec): Action[] {
     if (this.state !== 'ready') throw new TypeError(`Cannot begin a transaction in state ${this.state}`);
     if (spec.recipients.length === 0) throw new RangeError('Cannot begin a transaction without recipients');
-    const local = this.precheck(spec);
+    const local = missingExtension(spec, this.ext);
     if (local) {
       const failure: Failure = { kind: 'local', reply: local };
       return [{ type: 'done', results: spec.recipients.map(() => ({ kind: 'failed', failure })) }];
     }
-    const cmds: Cmd[] = [];
-    if (this.txCount > 0) cmds.push({ stage: 'rset', line: 'RSET' });
-    cmds.push({ stage: 'mail', line: mailLine(spec, this.ext) });
-    spec.recipients.forEach((r, i) => cmds.push({ stage: 'rcpt', line: rcptLine(r, this.ext), rcpt: i }));
-    cmds.push({ stage: 'data', line: 'DATA' });
-    const pipelined = this.opts.pipelining !== false && this.ext.has('PIPELINING');
-    const tx: Tx = {
-      spec,
-      cmds,
-      sendIdx: 0,
-      recvIdx: 0,
-      pipelined,
-      results: spec.recipients.map(() => undefined),
-      accepted: [],
-      aborted: null,
-      inDataEnd: false,
-      dataEndSeen: 0,
-    };
-    this.tx = tx;
+    this.tx = new Transaction(spec, this.ext, {
+      lmtp: this.lmtp,
+      pipelining: this.opts.pipelining !== false && this.ext.has('PIPELINING'),
+      rsetFirst: this.txCount > 0,
+    });
     this.state = 'tx';
-    const n = pipelined ? cmds.length : 1;
-    const data = cmds
-      .slice(0, n)
-      .map((c) => c.line + '\r\n')
-      .join('');
-    tx.sendIdx = n;
-    return [{ type: 'write', data }];
+    return [{ type: 'write', data: this.tx.start() }];
   }
 
   /** Say goodbye; the peer's reply (or its close) ends the session. */
@@ -299,27 +249,6 @@ export class ClientSession {
     if (this.state === 'closed' || this.state === 'quit') return [];
     this.state = 'closed';
     return [{ type: 'close' }];
-  }
-
-  private precheck(spec: TransactionSpec): Reply | null {
-    if (spec.smtputf8 && !this.ext.has('SMTPUTF8')) {
-      return makeReply(
-        550,
-        '5.6.7',
-        'SMTPUTF8 required: the message needs SMTPUTF8 and the peer does not offer it',
-      );
-    }
-    if (spec.eightBit && !this.ext.has('8BITMIME')) {
-      return makeReply(554, '5.6.3', 'the message has 8-bit content and the peer does not offer 8BITMIME');
-    }
-    if (this.ext.maxSize > 0 && spec.size > this.ext.maxSize) {
-      return makeReply(
-        552,
-        '5.3.4',
-        `message size ${spec.size} exceeds the peer's limit of ${this.ext.maxSize}`,
-      );
-    }
-    return null;
   }
 
   private hello(): Action[] {
@@ -411,90 +340,26 @@ export class ClientSession {
   }
 
   private onTxReply(r: Reply): Action[] {
-    const tx = this.tx as Tx;
-    if (tx.inDataEnd) return this.onDataEnd(tx, r);
-    const cmd = tx.cmds[tx.recvIdx];
-    if (!cmd) return this.finish({ kind: 'lost', stage: 'data', error: 'unexpected reply' }, true);
-    tx.recvIdx++;
-    if (r.code === 421) return this.finish(tx.aborted ?? { kind: 'reply', stage: cmd.stage, reply: r }, true);
-    const ok = r.code >= 200 && r.code < 300;
-    switch (cmd.stage) {
-      case 'rset':
-      case 'mail':
-        if (!ok && !tx.aborted) tx.aborted = { kind: 'reply', stage: cmd.stage, reply: r };
-        break;
-      case 'rcpt': {
-        if (tx.aborted) break;
-        const i = cmd.rcpt as number;
-        if (ok) tx.accepted.push(i);
-        else if (
-          r.code === 452 &&
-          (r.enhanced === undefined || r.enhanced === '4.5.3') &&
-          tx.accepted.length > 0
-        ) {
-          tx.results[i] = { kind: 'retry', reply: r };
-        } else tx.results[i] = { kind: 'failed', failure: { kind: 'reply', stage: 'rcpt', reply: r } };
-        break;
-      }
-      case 'data':
-        if (r.code === 354) {
-          // A 354 we cannot use (pipelined commands failed): abandon by closing, never by sending data.
-          if (tx.aborted || tx.accepted.length === 0) return this.finish(tx.aborted, true);
-          tx.inDataEnd = true;
-          return [{ type: 'body' }];
-        }
-        if (!tx.aborted) {
-          const f: Failure = { kind: 'reply', stage: 'data', reply: r };
-          for (const i of tx.accepted) tx.results[i] = { kind: 'failed', failure: f };
-        }
-        return this.finish(tx.aborted, false);
-      default:
-        break;
-    }
-    if (tx.recvIdx < tx.sendIdx) return []; // pipelined replies still to come
-    if (tx.aborted) return this.finish(tx.aborted, false);
-    const next = tx.cmds[tx.sendIdx];
-    if (!next) return this.finish(null, false);
-    if (next.stage === 'data' && tx.accepted.length === 0) return this.finish(null, false);
-    tx.sendIdx++;
-    return [{ type: 'write', data: next.line + '\r\n' }];
+    return this.step((this.tx as Transaction).onReply(r));
   }
 
-  private onDataEnd(tx: Tx, r: Reply): Action[] {
-    const ok = r.code >= 200 && r.code < 300;
-    const f: Failure = { kind: 'reply', stage: 'data-end', reply: r };
-    const result: RcptResult = ok ? { kind: 'delivered', reply: r } : { kind: 'failed', failure: f };
-    if (!this.lmtp) {
-      for (const i of tx.accepted) tx.results[i] = result;
-      return this.finish(null, r.code === 421);
+  private step(st: TxStep): Action[] {
+    switch (st.kind) {
+      case 'wait':
+        return [];
+      case 'write':
+        return [{ type: 'write', data: st.data }];
+      case 'body':
+        return [{ type: 'body' }];
+      case 'end':
+        this.tx = null;
+        this.txCount++;
+        if (st.close) {
+          this.state = 'closed';
+          return [{ type: 'done', results: st.results }, { type: 'close' }];
+        }
+        this.state = 'ready';
+        return [{ type: 'done', results: st.results }];
     }
-    const i = tx.accepted[tx.dataEndSeen++];
-    if (i !== undefined) tx.results[i] = result;
-    if (tx.dataEndSeen < tx.accepted.length) return [];
-    return this.finish(null, false);
-  }
-
-  /** End the transaction: undecided recipients get `failure`; `close` ends the session too. */
-  private finish(failure: Failure | null, close: boolean): Action[] {
-    const tx = this.tx as Tx;
-    const fallback: Failure = failure ?? {
-      kind: 'lost',
-      stage: 'data',
-      error: 'transaction ended without a reply',
-    };
-    // Undecided (accepted, no final reply) recipients take the transaction's failure; so do
-    // "retry" ones when the connection is going away, as there is no following transaction.
-    const results = tx.results.map((r): RcptResult => {
-      if (r && (r.kind !== 'retry' || !close)) return r;
-      return { kind: 'failed', failure: fallback };
-    });
-    this.tx = null;
-    this.txCount++;
-    if (close) {
-      this.state = 'closed';
-      return [{ type: 'done', results }, { type: 'close' }];
-    }
-    this.state = 'ready';
-    return [{ type: 'done', results }];
   }
 }

@@ -40,6 +40,13 @@ export interface SmtpTransportOptions {
   idleTimeout?: number;
   /** Most idle connections kept. Default 16. */
   maxIdle?: number;
+  /** Connection-level events (host skipped, TLS fallback); a pino Logger fits. */
+  log?: TransportLog;
+}
+
+export interface TransportLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
 }
 
 type SmtpHop = Extract<NextHop, { kind: 'smtp' }>;
@@ -132,10 +139,9 @@ export class SmtpTransport implements Transport {
     const moveOn: Rcpt[] = [];
     const settle = (r: Rcpt, result: RcptResult): void => {
       const { decision, ...outcome } = toOutcome(r.index, result, ctx);
-      if (decision === 'next-host') {
-        moveOn.push(r);
-        final.set(r.index, outcome); // kept in case no later host decides
-      } else final.set(r.index, outcome);
+      // A "next host" outcome is kept too (as deferred): it stands if no later host decides.
+      final.set(r.index, outcome);
+      if (decision === 'next-host') moveOn.push(r);
     };
     const failAll = (list: Rcpt[], failure: Failure) =>
       list.forEach((r) => settle(r, { kind: 'failed', failure }));
@@ -151,6 +157,7 @@ export class SmtpTransport implements Transport {
       } else conn = await this.open(hop, host);
     } catch (err) {
       if (!(err instanceof SessionFailure)) throw err;
+      this.opts.log?.info({ host: name, port: host.port, last, error: err.message }, 'smtp session failed');
       failAll(rcpts, err.failure);
       return moveOn;
     }
@@ -207,6 +214,10 @@ export class SmtpTransport implements Transport {
       return await SmtpClient.connect({ ...base, session });
     } catch (err) {
       if (err instanceof SessionFailure && err.failure.kind === 'security' && err.failure.retryPlain) {
+        this.opts.log?.warn(
+          { host: host.mx ?? host.host, port: host.port, error: err.message },
+          'TLS handshake failed; retrying without TLS',
+        );
         return await SmtpClient.connect({ ...base, session: { ...session, tls: 'none' } });
       }
       throw err;

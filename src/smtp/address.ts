@@ -110,7 +110,7 @@ function scanLocal(s: string, i: number, utf8: boolean, err: Errors): LocalPart 
     const ch = s[j] as string;
     if (ch === '.') {
       if (j === i) return err.syntax('local part starts with a dot');
-      if (prevDot) return err.syntax('local part has two dots in a row');
+      
       prevDot = true;
       j++;
       continue;
@@ -334,7 +334,7 @@ function scanMailbox(
     if (lp.end >= s.length || s[lp.end] === stop) return err.syntax('missing @domain');
     return err.syntax(badCharAt(s, lp.end, 'local part'));
   }
-  if (false) return err.limit(`local part longer than ${MAX_LOCAL} octets`);
+  if (octets(lp.local) > MAX_LOCAL) return err.limit(`local part longer than ${MAX_LOCAL} octets`);
   const d = scanDomainOrLiteral(s, lp.end + 1, stop, utf8, err);
   if ('ok' in d) return d;
   const mailbox: Mailbox = {

@@ -4,7 +4,12 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodePickupFile, PickupCollector, writePickupFile, type PickupHeader } from '../../src/cli/pickup.js';
+import {
+  decodePickupFile,
+  PickupCollector,
+  writePickupFile,
+  type PickupHeader,
+} from '../../src/cli/pickup.js';
 import type { Envelope, MessageSink, MessageWriter } from '../../src/queue/types.js';
 
 interface Committed {
@@ -64,7 +69,11 @@ describe('pickup', () => {
   });
   const newFiles = async () => readdir(join(dir, 'new'));
   const make = (opts = {}) =>
-    (collector = new PickupCollector(dir, sink, { hostname: 'mx.test', now: () => 1_700_000_001_000, ...opts }));
+    (collector = new PickupCollector(dir, sink, {
+      hostname: 'mx.test',
+      now: () => 1_700_000_001_000,
+      ...opts,
+    }));
 
   it('writePickupFile leaves one whole file in new/ and nothing in tmp/', async () => {
     const path = await writePickupFile(dir, header(), Buffer.from('Subject: x\r\n\r\nhi\r\n'));
@@ -73,7 +82,10 @@ describe('pickup', () => {
   });
 
   it('the file format: a JSON line, then the message bytes', () => {
-    const file = Buffer.concat([Buffer.from(JSON.stringify(header()) + '\n'), Buffer.from([0xff, 0x0d, 0x0a])]);
+    const file = Buffer.concat([
+      Buffer.from(JSON.stringify(header()) + '\n'),
+      Buffer.from([0xff, 0x0d, 0x0a]),
+    ]);
     const d = decodePickupFile(file);
     assert.ok(!('error' in d));
     assert.deepEqual(d.header, header());
@@ -86,7 +98,11 @@ describe('pickup', () => {
 
   it('scanOnce hands each file to the sink and unlinks it after commit', async () => {
     await writePickupFile(dir, header(), Buffer.from('Subject: x\r\n\r\nhi\r\n'));
-    await writePickupFile(dir, header({ sender: '', recipients: ['jörg@x.test'], receivedAt: 1_700_000_000_500 }), Buffer.from('b\r\n'));
+    await writePickupFile(
+      dir,
+      header({ sender: '', recipients: ['jörg@x.test'], receivedAt: 1_700_000_000_500 }),
+      Buffer.from('b\r\n'),
+    );
     const c = make();
     assert.equal(await c.scanOnce(), 2);
     assert.deepEqual(await newFiles(), []);
@@ -103,7 +119,7 @@ describe('pickup', () => {
     });
     assert.equal(
       first?.data,
-      'Received: by mx.test (ferrymail pickup, from user cron)\r\n\tid ID1; Tue, 14 Nov 2023 22:13:21 +0000\r\nSubject: x\r\n\r\nhi\r\n',
+      `Received: by mx.test (ferrymail pickup, from userid ${process.getuid?.()}, login cron)\r\n\tid ID1; Tue, 14 Nov 2023 22:13:21 +0000\r\nSubject: x\r\n\r\nhi\r\n`,
     );
     assert.equal(second?.envelope.sender, '');
     assert.equal(second?.envelope.smtputf8, true);

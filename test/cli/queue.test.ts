@@ -29,7 +29,14 @@ const envelope = (id: string, over: Partial<Envelope> = {}): Envelope => ({
 const sample = (id: string): QueuedMessage => ({
   envelope: envelope(id),
   recipients: [
-    { index: 0, status: 'pending', attempts: 2, nextAttemptAt: NOW + 180_000, lastReply: '451 4.7.1 greylisted', remoteMta: 'mx.y.test' },
+    {
+      index: 0,
+      status: 'pending',
+      attempts: 2,
+      nextAttemptAt: NOW + 180_000,
+      lastReply: '451 4.7.1 greylisted',
+      remoteMta: 'mx.y.test',
+    },
     { index: 1, status: 'delivered', attempts: 1, nextAttemptAt: 0 },
   ],
   size: 1234,
@@ -78,7 +85,10 @@ describe('queue formatting', () => {
 
   it('show prints the envelope', () => {
     const text = formatMessage(sample('M1'), NOW);
-    assert.match(text, /^id {8}M1\nsender {4}alice@x\.test\nreceived  2023-11-14T22:03:20\.000Z \(10m ago\)\n/);
+    assert.match(
+      text,
+      /^id {8}M1\nsender {4}alice@x\.test\nreceived  2023-11-14T22:13:20\.000Z \(10m ago\)\n/,
+    );
     assert.match(text, /recipients:\n {4}pending {3}bob@y\.test/);
   });
 });
@@ -162,14 +172,19 @@ describe('queue command', () => {
     const qdir = join(config.data_dir, 'queue');
     const store = new FsQueueStore(qdir);
     await store.open();
-    await store.put(envelope('AAAAAAAAAAAAAA', { receivedAt: NOW + 60_000 }), [Buffer.from('Subject: a\r\n\r\nx\r\n')]);
+    await store.put(envelope('AAAAAAAAAAAAAA', { receivedAt: NOW + 60_000 }), [
+      Buffer.from('Subject: a\r\n\r\nx\r\n'),
+    ]);
     await store.put(envelope('BBBBBBBBBBBBBB'), [Buffer.from('Subject: b\r\n\r\ny\r\n')]);
     await store.close();
 
     let x = io();
     assert.equal(await runQueue(['list', '--json'], config, x), 0);
     const listed = JSON.parse(x.out) as QueuedMessage[];
-    assert.deepEqual(listed.map((m) => m.envelope.id), ['AAAAAAAAAAAAAA', 'BBBBBBBBBBBBBB']);
+    assert.deepEqual(
+      listed.map((m) => m.envelope.id),
+      ['AAAAAAAAAAAAAA', 'BBBBBBBBBBBBBB'],
+    );
 
     x = io();
     assert.equal(await runQueue(['show', 'BBBBBBBBBBBBBB'], config, x), 0);
@@ -187,7 +202,10 @@ describe('queue command', () => {
     const check = await FsQueueStore.openReadOnly(qdir);
     const left = await check.list();
     await check.close();
-    assert.deepEqual(left.map((m) => m.envelope.id), ['AAAAAAAAAAAAAA']);
+    assert.deepEqual(
+      left.map((m) => m.envelope.id),
+      ['AAAAAAAAAAAAAA'],
+    );
     assert.ok(left[0]?.recipients.every((r) => r.nextAttemptAt === NOW));
   });
 

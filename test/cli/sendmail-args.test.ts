@@ -2,7 +2,13 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseSendmailArgs, type SendmailOptions } from '../../src/cli/sendmail-args.js';
 
-const base: SendmailOptions = { mode: 'deliver', recipients: [], extractRecipients: false, ignoreDots: false, help: false };
+const base: SendmailOptions = {
+  mode: 'deliver',
+  recipients: [],
+  extractRecipients: false,
+  ignoreDots: false,
+  help: false,
+};
 
 describe('parseSendmailArgs', () => {
   const table: [string[], Partial<SendmailOptions>][] = [
@@ -21,7 +27,10 @@ describe('parseSendmailArgs', () => {
     [['-F', 'Full Name', '-f', 'me@x.test'], { fullName: 'Full Name', sender: 'me@x.test' }],
     [['-FFull'], { fullName: 'Full' }],
     [['-tif', 'me@x.test'], { extractRecipients: true, ignoreDots: true, sender: 'me@x.test' }],
-    [['-oem', '-odb', '-odi', '-v', '-m', '-n', '-U', '-N', 'success,failure', '-B', '8BITMIME', 'a@x.test'], { recipients: ['a@x.test'] }],
+    [
+      ['-oem', '-odb', '-odi', '-v', '-m', '-n', '-U', '-N', 'success,failure', '-B', '8BITMIME', 'a@x.test'],
+      { recipients: ['a@x.test'] },
+    ],
     [['-O', 'IgnoreDots=true'], { ignoreDots: true }],
     [['-c', 'f.toml', 'a@x.test'], { configPath: 'f.toml', recipients: ['a@x.test'] }],
     [['-C', 'f.toml'], { configPath: 'f.toml' }],
@@ -36,7 +45,10 @@ describe('parseSendmailArgs', () => {
   ];
   for (const [argv, want] of table) {
     it(argv.join(' '), () => {
-      assert.deepEqual(parseSendmailArgs(argv), { ok: true, options: { ...base, ...want, recipients: want.recipients ?? [] } });
+      assert.deepEqual(parseSendmailArgs(argv), {
+        ok: true,
+        options: { ...base, ...want, recipients: want.recipients ?? [] },
+      });
     });
   }
 

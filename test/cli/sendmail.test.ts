@@ -7,7 +7,13 @@ import { PassThrough, Readable } from 'node:stream';
 import type { CliIo } from '../../src/cli/io.js';
 import { decodePickupFile } from '../../src/cli/pickup.js';
 import { readInput } from '../../src/cli/read-input.js';
-import { checkAddress, parseAddressList, formatRfc5322Date, splitMessage, toCrlf } from '../../src/cli/rfc5322.js';
+import {
+  checkAddress,
+  parseAddressList,
+  formatRfc5322Date,
+  splitMessage,
+  toCrlf,
+} from '../../src/cli/rfc5322.js';
 import { prepareMessage, runSendmail, type PrepareOptions } from '../../src/cli/sendmail.js';
 
 const prep: PrepareOptions = {
@@ -29,7 +35,11 @@ describe('rfc5322 helpers', () => {
   it('parseAddressList reads names, comments, quotes and groups', () => {
     assert.deepEqual(parseAddressList('a@x.test'), ['a@x.test']);
     assert.deepEqual(parseAddressList('"Doe, John" <j@x.test>, k@y.test (Kay)'), ['j@x.test', 'k@y.test']);
-    assert.deepEqual(parseAddressList('Team: a@x.test, b@x.test;, c@y.test'), ['a@x.test', 'b@x.test', 'c@y.test']);
+    assert.deepEqual(parseAddressList('Team: a@x.test, b@x.test;, c@y.test'), [
+      'a@x.test',
+      'b@x.test',
+      'c@y.test',
+    ]);
     assert.deepEqual(parseAddressList('undisclosed-recipients:;'), []);
     assert.deepEqual(parseAddressList('<@relay.test:u@x.test>'), ['u@x.test']);
     assert.deepEqual(parseAddressList('"a b"@x.test'), ['"a b"@x.test']);
@@ -42,7 +52,16 @@ describe('rfc5322 helpers', () => {
     assert.equal(checkAddress('"x y"@x.test', 'l'), '"x y"@x.test');
     assert.equal(checkAddress('u@[192.0.2.1]', 'l'), 'u@[192.0.2.1]');
     assert.equal(checkAddress('jörg@bücher.example', 'l'), 'jörg@bücher.example');
-    for (const bad of ['a b@x.test', 'a@', '@x.test', 'a@x..test', 'a@-x.test', '', 'a@[300.0.0.1]', 'a..b@x.test']) {
+    for (const bad of [
+      'a b@x.test',
+      'a@',
+      '@x.test',
+      'a@x..test',
+      'a@-x.test',
+      '',
+      'a@[300.0.0.1]',
+      'a..b@x.test',
+    ]) {
       assert.equal(checkAddress(bad, 'l'), undefined, bad);
     }
   });
@@ -64,7 +83,8 @@ describe('rfc5322 helpers', () => {
 
 describe('prepareMessage', () => {
   it('-t takes To, Cc and Bcc, and removes Bcc (folded lines too)', () => {
-    const raw = 'To: Bob <bob@x.test>\nCc: c@x.test\nBcc: hidden@x.test,\n  also@x.test\nSubject: s\n\nbody\n';
+    const raw =
+      'To: Bob <bob@x.test>\nCc: c@x.test\nBcc: hidden@x.test,\n  also@x.test\nSubject: s\n\nbody\n';
     const p = prepareMessage(Buffer.from(raw), { ...prep, extractRecipients: true });
     assert.deepEqual(p.headerRecipients, ['bob@x.test', 'c@x.test', 'hidden@x.test', 'also@x.test']);
     const text = p.message.toString('latin1');
@@ -102,11 +122,17 @@ describe('prepareMessage', () => {
 
   it('a message with no header gets ours and a blank line before its text', () => {
     const p = prepareMessage(Buffer.from('just text\nmore\n'), prep);
-    assert.match(p.message.toString(), /^From: me@x\.test\r\nDate: .*\r\nMessage-ID: <u1@h\.test>\r\n\r\njust text\r\nmore\r\n$/);
+    assert.match(
+      p.message.toString(),
+      /^From: me@x\.test\r\nDate: .*\r\nMessage-ID: <u1@h\.test>\r\n\r\njust text\r\nmore\r\n$/,
+    );
   });
 
   it('quotes or encodes a full name that needs it, and drops an mbox From_ line', () => {
-    const p1 = prepareMessage(Buffer.from('From me Thu Jan 1\nSubject: x\n\nb\n'), { ...prep, fullName: 'Doe, Jo' });
+    const p1 = prepareMessage(Buffer.from('From me Thu Jan 1\nSubject: x\n\nb\n'), {
+      ...prep,
+      fullName: 'Doe, Jo',
+    });
     assert.match(p1.message.toString(), /^Subject: x\r\nFrom: "Doe, Jo" <me@x\.test>\r\n/);
     const p2 = prepareMessage(Buffer.from('\nb\n'), { ...prep, fullName: 'Jörg' });
     assert.match(p2.message.toString(), /^From: =\?UTF-8\?B\?SsO2cmc=\?= <me@x\.test>\r\n/);
@@ -133,7 +159,10 @@ describe('readInput', () => {
   });
 
   it('dots that are not alone on their line are text', async () => {
-    assert.deepEqual(await read(['a\n..\n.b\n x.\n'], false), { ok: true, data: Buffer.from('a\n..\n.b\n x.\n') });
+    assert.deepEqual(await read(['a\n..\n.b\n x.\n'], false), {
+      ok: true,
+      data: Buffer.from('a\n..\n.b\n x.\n'),
+    });
   });
 
   it('with -i only the end of input ends it', async () => {
@@ -159,7 +188,10 @@ describe('runSendmail', () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ferrymail-sendmail-'));
     config = join(dir, 'ferrymail.toml');
-    await writeFile(config, 'hostname = "mx.example.test"\ndata_dir = "data"\n[domains]\nlocal = ["example.test"]\n[limits]\nmax_message_size = 2048\n');
+    await writeFile(
+      config,
+      'hostname = "mx.example.test"\ndata_dir = "data"\n[domains]\nlocal = ["example.test"]\n[limits]\nmax_message_size = 2048\n',
+    );
   });
   after(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -207,7 +239,10 @@ describe('runSendmail', () => {
       receivedAt: 1_700_000_000_000,
       user: 'cron',
     });
-    assert.match(files[0]?.message ?? '', /^Subject: cron\r\nFrom: cron@example\.test\r\nDate: .*\r\nMessage-ID: <.*@mx\.example\.test>\r\n\r\noutput\r\n$/);
+    assert.match(
+      files[0]?.message ?? '',
+      /^Subject: cron\r\nFrom: cron@example\.test\r\nDate: .*\r\nMessage-ID: <.*@mx\.example\.test>\r\n\r\noutput\r\n$/,
+    );
   });
 
   it('-t with Bcc: recipients from headers, Bcc gone, duplicates merged', async () => {

@@ -47,7 +47,10 @@ describe('docs/config.md', () => {
       await mkdir(join(dir, 'tls'));
       await writeFile(join(dir, 'tls', 'cert.pem'), '');
       await writeFile(join(dir, 'tls', 'key.pem'), '');
-      const c = parseConfig(EXAMPLE_CONFIG, 'example.toml', dir, { hostname: 'h.test', env: { ALICE_PASSWORD: 'pw' } });
+      const c = parseConfig(EXAMPLE_CONFIG, 'example.toml', dir, {
+        hostname: 'h.test',
+        env: { ALICE_PASSWORD: 'pw' },
+      });
       assert.equal(c.hostname, 'mx.example.test');
       assert.equal(c.listeners.length, 2);
       assert.equal(c.tls?.cert, join(dir, 'tls', 'cert.pem'));

@@ -34,7 +34,14 @@ describe('parseConfig defaults', () => {
     assert.equal(c.hostname, 'mx.test');
     assert.equal(c.data_dir, '/srv/mta/var');
     assert.deepEqual(c.listeners, [
-      { address: '127.0.0.1:2525', host: '127.0.0.1', port: 2525, mode: 'mx', auth_required: false, allow_insecure_auth: false },
+      {
+        address: '127.0.0.1:2525',
+        host: '127.0.0.1',
+        port: 2525,
+        mode: 'mx',
+        auth_required: false,
+        allow_insecure_auth: false,
+      },
     ]);
     assert.deepEqual(c.domains, { local: ['localhost'], relay: [] });
     assert.deepEqual(c.relay.networks, ['127.0.0.1/32', '::1/128']);
@@ -70,7 +77,8 @@ describe('parseConfig defaults', () => {
 
 describe('parseConfig values', () => {
   it('reads the contract keys of DESIGN.md', () => {
-    const c = parse(`
+    const c = parse(
+      `
 hostname = "mx.example.test"
 data_dir = "spool"
 [[listeners]]
@@ -97,7 +105,9 @@ retry = ["30s", "1h30m"]
 delay_warning = "0"
 [metrics]
 address = "127.0.0.1:9025"
-`, { SMART_PW: 'sekret' });
+`,
+      { SMART_PW: 'sekret' },
+    );
     assert.equal(c.hostname, 'mx.example.test');
     assert.equal(c.data_dir, '/srv/mta/spool');
     assert.deepEqual(c.listeners[0], {
@@ -113,7 +123,12 @@ address = "127.0.0.1:9025"
     assert.deepEqual(c.domains.local, ['example.test', 'xn--bcher-kva.example']);
     assert.deepEqual(c.relay.networks, ['10.0.0.0/8', '192.0.2.1/32']);
     assert.equal(c.routes['relay.test'], '127.0.0.1:2600');
-    assert.deepEqual(c.routes['*'], { host: 'smart.example', port: 587, tls: 'require', auth: { user: 'u', password: 'sekret' } });
+    assert.deepEqual(c.routes['*'], {
+      host: 'smart.example',
+      port: 587,
+      tls: 'require',
+      auth: { user: 'u', password: 'sekret' },
+    });
     assert.equal(c.limits.max_message_size, 10 * 1024 * 1024);
     assert.equal(c.limits.command_timeout, 90_000);
     assert.deepEqual(c.queue.retry, [30_000, 5_400_000]);
@@ -130,12 +145,18 @@ address = "127.0.0.1:9025"
 describe('ConfigError messages', () => {
   it('unknown key: names it and suggests the close one', () => {
     const e = errorOf('hostnme = "x.test"\n');
-    assert.equal(e.message, 'ferrymail.toml: hostnme: unknown key at the top level; did you mean "hostname"?');
+    assert.equal(
+      e.message,
+      'ferrymail.toml: hostnme: unknown key at the top level; did you mean "hostname"?',
+    );
   });
 
   it('unknown key in a section, and an unknown section', () => {
     const e = errorOf('[limits]\nmax_mesage_size = 5\n[limit]\n');
-    assert.match(e.message, /limits\.max_mesage_size: unknown key in \[limits\]; did you mean "max_message_size"\?/);
+    assert.match(
+      e.message,
+      /limits\.max_mesage_size: unknown key in \[limits\]; did you mean "max_message_size"\?/,
+    );
     assert.match(e.message, /limit: unknown key at the top level; did you mean "limits"\?/);
   });
 
@@ -148,7 +169,10 @@ describe('ConfigError messages', () => {
       errorOf('[limits]\nmax_recipients = "many"\n').message,
       'ferrymail.toml: limits.max_recipients: expected an integer of at least 1, found "many"',
     );
-    assert.equal(errorOf('vrfy = "yes"\n').message, 'ferrymail.toml: vrfy: expected true or false, found "yes"');
+    assert.equal(
+      errorOf('vrfy = "yes"\n').message,
+      'ferrymail.toml: vrfy: expected true or false, found "yes"',
+    );
     assert.equal(
       errorOf('[domains]\nlocal = "example.test"\n').message,
       'ferrymail.toml: domains.local: expected an array of strings, found "example.test"',
@@ -161,40 +185,85 @@ describe('ConfigError messages', () => {
       errorOf('[limits]\ncommand_timeout = "5 minutes"\n').message,
       'ferrymail.toml: limits.command_timeout: expected a duration such as "30s", "5m", "4h" or "5d", found "5 minutes"',
     );
-    assert.match(errorOf('[queue]\nretry = ["1m", "soon"]\n').message, /queue\.retry\[1\]: expected a duration/);
+    assert.match(
+      errorOf('[queue]\nretry = ["1m", "soon"]\n').message,
+      /queue\.retry\[1\]: expected a duration/,
+    );
     assert.match(errorOf('[queue]\nretry = []\n').message, /queue\.retry: expected at least 1 item/);
-    assert.match(errorOf('[limits]\nmax_message_size = "big"\n').message, /limits\.max_message_size: expected a size in bytes/);
+    assert.match(
+      errorOf('[limits]\nmax_message_size = "big"\n').message,
+      /limits\.max_message_size: expected a size in bytes/,
+    );
     assert.match(errorOf('[limits]\ncommand_timeout = 300\n').message, /found 300$/);
   });
 
   it('bad listener address and mode, with the index in the path', () => {
-    const e = errorOf('[[listeners]]\naddress = "127.0.0.1:2525"\n[[listeners]]\naddress = "127.0.0.1"\nmode = "smtp"\n');
+    const e = errorOf(
+      '[[listeners]]\naddress = "127.0.0.1:2525"\n[[listeners]]\naddress = "127.0.0.1"\nmode = "smtp"\n',
+    );
     assert.deepEqual(e.message.split('\n'), [
       'ferrymail.toml: listeners[1].address: expected host:port such as "127.0.0.1:2525" or "[::1]:2525", found "127.0.0.1"',
       'ferrymail.toml: listeners[1].mode: expected one of "mx", "submission", "submissions", found "smtp"',
     ]);
-    assert.match(errorOf('[[listeners]]\naddress = "127.0.0.1:99999"\n').message, /listeners\[0\]\.address: expected host:port/);
-    assert.match(errorOf('[[listeners]]\nmode = "mx"\n').message, /listeners\[0\]\.address: required key is missing/);
+    assert.match(
+      errorOf('[[listeners]]\naddress = "127.0.0.1:99999"\n').message,
+      /listeners\[0\]\.address: expected host:port/,
+    );
+    assert.match(
+      errorOf('[[listeners]]\nmode = "mx"\n').message,
+      /listeners\[0\]\.address: required key is missing/,
+    );
     assert.match(errorOf('listeners = []\n').message, /listeners: expected at least 1 item/);
   });
 
   it('the same address twice', () => {
     const e = errorOf('[[listeners]]\naddress = "127.0.0.1:25"\n[[listeners]]\naddress = "127.0.0.1:25"\n');
-    assert.equal(e.message, 'ferrymail.toml: listeners[1].address: "127.0.0.1:25" is already used by listeners[0]');
+    assert.equal(
+      e.message,
+      'ferrymail.toml: listeners[1].address: "127.0.0.1:25" is already used by listeners[0]',
+    );
   });
 
   it('submissions without [tls]', () => {
     const e = errorOf('[[listeners]]\naddress = "127.0.0.1:465"\nmode = "submissions"\n');
-    assert.equal(e.message, 'ferrymail.toml: listeners[0].mode: "submissions" needs a [tls] section with cert and key');
+    assert.equal(
+      e.message,
+      'ferrymail.toml: listeners[0].mode: "submissions" needs a [tls] section with cert and key',
+    );
   });
 
   it('networks, domains, routes, dns servers', () => {
-    assert.match(errorOf('[relay]\nnetworks = ["10.0.0.0/33"]\n').message, /relay\.networks\[0\]: expected a network/);
-    assert.match(errorOf('[domains]\nlocal = ["not a domain"]\n').message, /domains\.local\[0\]: expected a domain name/);
-    assert.match(errorOf('[routes]\n"x.test" = "a b"\n').message, /routes\."x\.test": expected a route such as/);
-    assert.match(errorOf('[routes]\n"bad key!" = "h:25"\n').message, /routes\."bad key!": expected the key to be "\*" or a domain/);
-    assert.match(errorOf('[routes]\n"x.test" = { host = "h", prt = 25 }\n').message, /routes\."x\.test"\.prt: unknown key .*did you mean "port"/);
-    assert.match(errorOf('[dns]\nservers = ["dns.google"]\n').message, /dns\.servers\[0\]: expected an IP address/);
+    assert.match(
+      errorOf('[relay]\nnetworks = ["10.0.0.0/33"]\n').message,
+      /relay\.networks\[0\]: expected a network/,
+    );
+    assert.match(
+      errorOf('[domains]\nlocal = ["not a domain"]\n').message,
+      /domains\.local\[0\]: expected a domain name/,
+    );
+    assert.match(
+      errorOf('[routes]\n"x.test" = "a b"\n').message,
+      /routes\."x\.test": expected a route such as/,
+    );
+    assert.match(
+      errorOf('[routes]\n"bad key!" = "h:25"\n').message,
+      /routes\."bad key!": expected the key to be "\*" or a domain/,
+    );
+    assert.match(
+      errorOf('[routes]\n"x.test" = { host = "h", prt = 25 }\n').message,
+      /routes\."x\.test"\.prt: unknown key .*did you mean "port"/,
+    );
+    assert.match(
+      errorOf('[dns]\nservers = ["dns.google"]\n').message,
+      /dns\.servers\[0\]: expected an IP address/,
+    );
+  });
+
+  it('a "__proto__" key in a map is refused, not assigned', () => {
+    assert.match(
+      errorOf('[auth.users]\n"__proto__" = "x"\n').message,
+      /auth\.users\.__proto__: expected the key to be anything but/,
+    );
   });
 
   it('secrets that cannot be read name the key', () => {
@@ -202,8 +271,14 @@ describe('ConfigError messages', () => {
       errorOf('[auth.users]\nalice = "env:NOPE_PW"\n').message,
       'ferrymail.toml: auth.users.alice: environment variable NOPE_PW is not set (from "env:NOPE_PW")',
     );
-    assert.match(errorOf('[auth.users]\nbob = "file:missing.txt"\n').message, /auth\.users\.bob: cannot read \/srv\/mta\/missing\.txt: ENOENT/);
-    assert.match(errorOf('[auth.users]\nbob = "scrypt:nope"\n').message, /auth\.users\.bob: expected a hash from/);
+    assert.match(
+      errorOf('[auth.users]\nbob = "file:missing.txt"\n').message,
+      /auth\.users\.bob: cannot read \/srv\/mta\/missing\.txt: ENOENT/,
+    );
+    assert.match(
+      errorOf('[auth.users]\nbob = "scrypt:nope"\n').message,
+      /auth\.users\.bob: expected a hash from/,
+    );
   });
 
   it('TOML syntax error: file, line and column', () => {
@@ -235,7 +310,10 @@ describe('loadConfig with files', () => {
     await writeFile(join(dir, 'etc', 'key.pem'), 'key');
     await writeFile(join(dir, 'etc', 'pw'), 'hunter2\n');
     const file = join(dir, 'etc', 'ferrymail.toml');
-    await writeFile(file, 'data_dir = "../spool"\n[tls]\ncert = "cert.pem"\nkey = "key.pem"\n[auth.users]\nalice = "file:pw"\n');
+    await writeFile(
+      file,
+      'data_dir = "../spool"\n[tls]\ncert = "cert.pem"\nkey = "key.pem"\n[auth.users]\nalice = "file:pw"\n',
+    );
     const c = await loadConfig(file, { hostname: 'h.test' });
     assert.equal(c.data_dir, join(dir, 'spool'));
     assert.deepEqual(c.tls, { cert: join(dir, 'etc', 'cert.pem'), key: join(dir, 'etc', 'key.pem') });
@@ -252,18 +330,28 @@ describe('loadConfig with files', () => {
     await writeFile(file, '[tls]\ncert = "nope.pem"\nkey = "etc/key.pem"\n');
     await assert.rejects(loadConfig(file, { hostname: 'h.test' }), (err: unknown) => {
       assert.ok(err instanceof ConfigError);
-      assert.equal(err.message, `${file}: tls.cert: cannot read "${join(dir, 'nope.pem')}": no such file (nope.pem is missing)`);
+      assert.equal(
+        err.message,
+        `${file}: tls.cert: cannot read "${join(dir, 'nope.pem')}": no such file (nope.pem is missing)`,
+      );
       return true;
     });
   });
 
-  it('unreadable tls file', { skip: process.getuid?.() === 0 ? 'root reads everything' : false }, async () => {
-    const key = join(dir, 'secret.pem');
-    await writeFile(key, 'k');
-    await chmod(key, 0);
-    await writeFile(join(dir, 'unreadable.toml'), '[tls]\ncert = "etc/cert.pem"\nkey = "secret.pem"\n');
-    await assert.rejects(loadConfig(join(dir, 'unreadable.toml')), /tls\.key: cannot read .*permission denied/);
-  });
+  it(
+    'unreadable tls file',
+    { skip: process.getuid?.() === 0 ? 'root reads everything' : false },
+    async () => {
+      const key = join(dir, 'secret.pem');
+      await writeFile(key, 'k');
+      await chmod(key, 0);
+      await writeFile(join(dir, 'unreadable.toml'), '[tls]\ncert = "etc/cert.pem"\nkey = "secret.pem"\n');
+      await assert.rejects(
+        loadConfig(join(dir, 'unreadable.toml')),
+        /tls\.key: cannot read .*permission denied/,
+      );
+    },
+  );
 
   it('a missing config file is a ConfigError naming it', async () => {
     await assert.rejects(loadConfig(join(dir, 'none.toml')), (err: unknown) => {

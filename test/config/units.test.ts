@@ -27,7 +27,8 @@ describe('durations', () => {
     it(`${JSON.stringify(text)} → ${ms}`, () => assert.equal(parseDuration(text), ms));
   }
   it('formatDuration round-trips', () => {
-    for (const ms of [1000, 300_000, 5_400_000, 432_000_000, 1500]) assert.equal(parseDuration(formatDuration(ms)), ms);
+    for (const ms of [1000, 300_000, 5_400_000, 432_000_000, 1500])
+      assert.equal(parseDuration(formatDuration(ms)), ms);
     assert.equal(formatDuration(5_400_000), '1h30m');
   });
 });
@@ -72,7 +73,8 @@ describe('value readers', () => {
     }
   });
   it('networks', () => {
-    for (const ok of ['10.0.0.0/8', '192.0.2.1', '::1/128', '2001:db8::/32']) assert.equal(checkNetwork(ok), undefined, ok);
+    for (const ok of ['10.0.0.0/8', '192.0.2.1', '::1/128', '2001:db8::/32'])
+      assert.equal(checkNetwork(ok), undefined, ok);
     for (const bad of ['10.0.0.0/33', '::/129', 'example.test/8', '10.0.0.0/8/8', '10.0.0.0/x']) {
       assert.notEqual(checkNetwork(bad), undefined, bad);
     }
@@ -83,7 +85,10 @@ describe('value readers', () => {
     assert.deepEqual(parseRouteTarget('[::1]:2600'), { kind: 'smtp', host: '::1', port: 2600 });
     assert.deepEqual(parseRouteTarget('lmtp:127.0.0.1:24'), { kind: 'lmtp', host: '127.0.0.1', port: 24 });
     assert.deepEqual(parseRouteTarget('lmtp:dovecot'), { kind: 'lmtp', host: 'dovecot', port: 24 });
-    assert.deepEqual(parseRouteTarget('lmtp:/run/dovecot/lmtp'), { kind: 'lmtp', socketPath: '/run/dovecot/lmtp' });
+    assert.deepEqual(parseRouteTarget('lmtp:/run/dovecot/lmtp'), {
+      kind: 'lmtp',
+      socketPath: '/run/dovecot/lmtp',
+    });
     assert.equal(parseRouteTarget('a b'), undefined);
     assert.equal(parseRouteTarget('lmtp:'), undefined);
   });

@@ -131,6 +131,11 @@ test('three recipients on one host travel as one transaction, byte-exact, case k
   // Two Received headers (B's then A's), then the exact original bytes.
   assert.ok(text.endsWith('\r\nSubject: relay test\r\nX-Check: 1\r\n\r\n.dot line\r\nsecond line\r\n'), text);
   assert.equal((text.match(/^Received: /gm) ?? []).length, 2);
+  // The delivery log line follows the Maildir write: wait for it rather than race it.
+  const deadline = Date.now() + 5000;
+  while (bLog.filter((l) => l.msg === 'delivery').length < 3 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
   const delivered = bLog.filter((l) => l.msg === 'delivery').map((l) => l.to);
   assert.deepEqual(new Set(delivered), new Set(['Alice@b.test', 'BOB@b.test', 'carol@B.TEST']));
 });

@@ -359,3 +359,20 @@ test('a crash during delivery: on restart the message is simply due again', asyn
     await t.cleanup();
   }
 });
+
+test('a message left done by a crash before its removal is removed without a new attempt', async () => {
+  let calls = 0;
+  const h = setup(async (_m, _d, indices) => {
+    calls++;
+    return indices.map(ok);
+  });
+  await h.store.put(envelope('O1', 2, T0), body('O1'));
+  await h.store.update('O1', [
+    { index: 0, status: 'delivered', attempts: 1, nextAttemptAt: T0 },
+    { index: 1, status: 'failed', attempts: 1, nextAttemptAt: T0, dsnSent: true },
+  ]);
+  await h.scheduler.runOnce();
+  assert.equal(await h.store.get('O1'), null);
+  assert.equal(calls, 0);
+  assert.deepEqual(h.finals, []);
+});

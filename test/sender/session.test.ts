@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { parseReply } from '../../src/smtp/reply.js';
 import {
@@ -390,4 +391,43 @@ test('bad use is a TypeError/RangeError', () => {
   s.onReply(parseReply('220 x'));
   s.onReply(parseReply(ehlo()));
   assert.throws(() => s.begin(spec({ recipients: [] })), RangeError);
+});
+
+test('property: whatever the peer answers, a transaction ends once with one result per recipient', () => {
+  const code = fc.constantFrom(250, 251, 354, 421, 450, 451, 452, 500, 503, 550, 552, 554);
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 6 }),
+      fc.boolean(),
+      fc.boolean(),
+      fc.boolean(),
+      fc.array(code, { minLength: 1, maxLength: 20 }),
+      (n, pipelining, lmtp, second, codes) => {
+        const s = new ClientSession({ heloName: 'me.test', tls: 'none', lmtp });
+        s.onReply(parseReply('220 x'));
+        s.onReply(parseReply(pipelining ? ehlo('PIPELINING') : ehlo()));
+        const recipients = Array.from({ length: n }, (_, i) => ({ address: `r${i}@y` }));
+        const rounds = second ? 2 : 1;
+        for (let round = 0; round < rounds && s.usable; round++) {
+          let acts = s.begin(spec({ recipients }));
+          let done = 0;
+          let results: RcptResult[] = [];
+          for (let k = 0; k < 200 && !acts.some((a) => a.type === 'done'); k++) {
+            acts = s.onReply(parseReply(`${codes[k % codes.length] ?? 250} x`));
+            for (const a of acts) if (a.type === 'done') results = a.results;
+          }
+          for (const a of acts) if (a.type === 'done') done++;
+          if (done === 0) {
+            // the peer kept us waiting forever; a broken connection must still end it
+            acts = s.onBroken('timeout');
+            for (const a of acts) if (a.type === 'done') (done++, (results = a.results));
+          }
+          assert.equal(done, 1);
+          assert.equal(results.length, n);
+          assert.equal(s.usable || s.closed, true);
+        }
+      },
+    ),
+    { numRuns: 300 },
+  );
 });

@@ -121,19 +121,25 @@ test('opportunistic: STARTTLS when offered, EHLO again, then the transaction ove
 });
 
 test('opportunistic, handshake fails: retried once without TLS on a new connection', async (t) => {
-  const { peers, transport } = await setup(t, [
+  const warned: string[] = [];
+  const { peers, transport } = await setup(
+    t,
     [
       [
-        ['EHLO me.test', ehlo('STARTTLS')],
-        ['STARTTLS', 'TLS-BREAK'],
+        [
+          ['EHLO me.test', ehlo('STARTTLS')],
+          ['STARTTLS', 'TLS-BREAK'],
+        ],
+        [['EHLO me.test', ehlo('STARTTLS')], ...tx],
       ],
-      [['EHLO me.test', ehlo('STARTTLS')], ...tx],
     ],
-  ]);
+    { log: { info: () => undefined, warn: (o, m) => warned.push(m) } },
+  );
   const out = await transport.deliver(hop(peers, 'opportunistic'), request());
   await transport.close();
   assert.equal(out[0]?.result, 'delivered');
   assert.equal(peers[0]?.connections, 2);
+  assert.deepEqual(warned, ['TLS handshake failed; retrying without TLS']);
   assert.deepEqual(peers[0]?.errors, []);
 });
 

@@ -478,3 +478,69 @@ test('IPv6: delivers to [::1] when the machine has it', async (t) => {
   assert.equal(out[0]?.result, 'delivered');
   assert.equal(out[0]?.remoteMta, '::1');
 });
+
+test('idle cached connections say QUIT after idleTimeout; maxIdle 0 says QUIT at once', async (t) => {
+  const rows: Row[] = [['EHLO me.test', ehlo()], ...txRows([['x@y.test', '250 ok']]), ['QUIT', '221 bye']];
+  const peer = await startFakePeer({ scripts: [rows] });
+  const idle = new SmtpTransport({ heloName: 'me.test', timeouts: TINY, idleTimeout: 50 });
+  const none = new SmtpTransport({ heloName: 'me.test', timeouts: TINY, maxIdle: 0 });
+  t.after(async () => {
+    await idle.close();
+    await none.close();
+    await peer.close();
+  });
+  for (const tr of [idle, none]) {
+    const out = await tr.deliver(hop([peer]), request(['x@y.test']));
+    assert.equal(out[0]?.result, 'delivered');
+  }
+  const deadline = Date.now() + 2000;
+  while (peer.commands.some((c) => c.at(-1) !== 'QUIT') && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.deepEqual(
+    peer.commands.map((c) => c.at(-1)),
+    ['QUIT', 'QUIT'],
+  );
+  assert.deepEqual(peer.errors, []);
+  assert.throws(() => new SmtpTransport({ heloName: '' }), TypeError);
+  assert.throws(() => new SmtpTransport({ heloName: 'h', idleTimeout: -1 }), RangeError);
+});
+
+test('an injected dialer decides where a host name goes; 5xx greeting at the only host defers', async (t) => {
+  const good = await startFakePeer({
+    scripts: [[['EHLO me.test', ehlo()], ...txRows([['x@y.test', '250 ok']]), ['QUIT', '221 bye']]],
+  });
+  const bad = await startFakePeer({
+    scripts: [[['QUIT', '221 bye']]],
+    greeting: '554 5.7.1 no service for you',
+  });
+  const dialed: string[] = [];
+  const transport = new SmtpTransport({
+    heloName: 'me.test',
+    timeouts: TINY,
+    dialer: (host, port) => {
+      dialed.push(`${host}:${port}`);
+      return net.connect({ host: '127.0.0.1', port: host === 'mx.good.invalid' ? good.port : bad.port });
+    },
+  });
+  t.after(async () => {
+    await transport.close();
+    await good.close();
+    await bad.close();
+  });
+  const route = (host: string): NextHop => ({
+    kind: 'smtp',
+    key: host,
+    domain: 'y.test',
+    hosts: [{ host, port: 25, preference: 10 }],
+    tls: 'none',
+  });
+  const ok = await transport.deliver(route('mx.good.invalid'), request(['x@y.test']));
+  assert.deepEqual([ok[0]?.result, ok[0]?.remoteMta], ['delivered', 'mx.good.invalid']);
+  const refused = await transport.deliver(route('mx.bad.invalid'), request(['x@y.test']));
+  assert.deepEqual(
+    [refused[0]?.result, refused[0]?.status, refused[0]?.reply],
+    ['deferred', '4.7.1', '554 5.7.1 no service for you'],
+  );
+  assert.deepEqual(dialed, ['mx.good.invalid:25', 'mx.bad.invalid:25']);
+});
