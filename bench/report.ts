@@ -1,11 +1,13 @@
 /**
  * @module bench/report
  * Turns one benchmark run (bench/results/: throughput.csv, latency.csv, mem.csv, core.json,
- * meta.json) into BENCHMARKS.md and SVG plots: `tsx bench/report.ts RESULTS_DIR BENCHMARKS_MD`.
+ * meta.json) into BENCHMARKS.md and SVG plots:
+ * `tsx bench/report.ts RESULTS_DIR BENCHMARKS_MD [PLOTS_DIR]` (plots default to bench/plots/, which
+ * is committed with BENCHMARKS.md; the raw results are not).
  * Every cell is a median over the run's interleaved rounds; ratios are ferrymail / peer within
  * the same run, which is what the targets of the performance issue are about.
  */
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join, relative, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -21,22 +23,32 @@ import {
 } from './report/table.js';
 import { linePlot, type Series } from './report/svg.js';
 
-const [resultsDir = 'bench/results', outFile = 'BENCHMARKS.md'] = process.argv.slice(2);
+const benchDir = dirname(fileURLToPath(import.meta.url));
+const [
+  resultsDir = join(benchDir, 'results'),
+  outFile = 'BENCHMARKS.md',
+  plotsDir = join(benchDir, 'plots'),
+] = process.argv.slice(2);
 const read = (name: string): string | undefined =>
   existsSync(join(resultsDir, name)) ? readFileSync(join(resultsDir, name), 'utf8') : undefined;
 const meta = JSON.parse(read('meta.json') ?? '{}') as Record<string, unknown>;
 const tput = parseCsv(read('throughput.csv') ?? '');
 const lat = parseCsv(read('latency.csv') ?? '');
 const mem = parseCsv(read('mem.csv') ?? '');
+const fsyncRuns = (read('fsync.jsonl') ?? '')
+  .split('\n')
+  .filter((l) => l.trim().startsWith('{'))
+  .map((l) => JSON.parse(l) as Record<string, unknown>);
 const coreText = read('core.json')?.trim();
 const core = coreText ? (JSON.parse(coreText) as Record<string, number | string>) : undefined;
 const ferryMeasured = meta.ferrymail_measured === true;
 const NOT_YET = 'not yet measured';
 
-const PEERS = ['sink', 'postfix', 'haraka', 'smtp-server', 'ferrymail'];
+const PEERS = ['sink', 'postfix', 'postfix-relay', 'haraka', 'smtp-server', 'ferrymail'];
 const NAMES: Record<string, string> = {
   sink: 'smtp-sink (ceiling)',
   postfix: 'Postfix',
+  'postfix-relay': 'Postfix, relaying',
   haraka: 'Haraka',
   'smtp-server': 'smtp-server',
   ferrymail: '**ferrymail**',
@@ -57,7 +69,7 @@ const rateOf = (kind: string, mode: string, R: string, server: string, C: string
 
 const outDir = dirname(resolve(outFile));
 const link = (path: string): string => relative(outDir, resolve(path));
-const readme = join(dirname(fileURLToPath(import.meta.url)), 'README.md');
+const readme = join(benchDir, 'README.md');
 const plots: string[] = [];
 function plot(file: string, title: string, kind: string, mode: string, R: string): string {
   const rows = tput.filter((r) => r.kind === kind && r.mode === mode && r.R === R);
@@ -65,7 +77,8 @@ function plot(file: string, title: string, kind: string, mode: string, R: string
     name: s,
     points: uniq(rows, 'C').map((C) => ({ x: Number(C), y: rateOf(kind, mode, R, s, C) ?? NaN })),
   }));
-  const path = join(resultsDir, file);
+  mkdirSync(plotsDir, { recursive: true });
+  const path = join(plotsDir, file);
   writeFileSync(
     path,
     linePlot(series, { title, xLabel: 'concurrent sessions (smtp-source -s)', yLabel: 'messages/s' }),
@@ -113,15 +126,10 @@ function throughputSection(kind: string, what: string, withAccept: boolean): str
         );
       }
       out.push(mdTable(['messages/s', ...Cs.map((C) => `C=${C}`)], body), '');
-      if (mode === 'conn' && (kind === 'accept' || (kind === 'relay' && R === '1'))) {
+      if (kind === 'accept' || (kind === 'relay' && R === '1')) {
+        const how = mode === 'reuse' ? 'sessions reused (-d)' : 'one msg per connection';
         out.push(
-          plot(
-            `${kind}-${mode}-r${R}.svg`,
-            `${kind}: ${R} rcpt/msg, one msg per connection, 4 KiB`,
-            kind,
-            mode,
-            R,
-          ),
+          plot(`${kind}-${mode}-r${R}.svg`, `${kind}: ${R} rcpt/msg, ${how}, 4 KiB`, kind, mode, R),
           '',
         );
       }
@@ -205,12 +213,15 @@ function targets(): Target[] {
   if (!ferryMeasured || !latCells.has('ferrymail')) {
     t.push({ what: "p99 latency at 1 session <= Postfix's", measured: NOT_YET, verdict: NOT_YET });
   } else {
+    // the stricter of Postfix's two set-ups: its hold queue, and relaying (ferrymail's own work)
     const f = p99('ferrymail');
-    const p = p99('postfix');
+    const hold = p99('postfix');
+    const relaying = p99('postfix-relay');
+    const best = Math.min(...[hold, relaying].filter((x) => Number.isFinite(x)));
     t.push({
       what: "p99 latency at 1 session <= Postfix's",
-      measured: `${fmt(f, 2)} ms vs ${fmt(p, 2)} ms`,
-      verdict: f <= p ? 'met' : `**missed** by ${fmt(f - p, 2)} ms`,
+      measured: `${fmt(f, 2)} ms vs ${fmt(hold, 2)} ms (Postfix, hold) and ${fmt(relaying, 2)} ms (Postfix, relaying)`,
+      verdict: !Number.isFinite(best) ? 'n/a' : f <= best ? 'met' : `**missed** by ${fmt(f - best, 2)} ms`,
     });
   }
   return t;
@@ -306,6 +317,34 @@ function coreSection(): string {
   return `${mdTable(['operation (one core, no I/O)', 'rate'], rows)}\n\nMedian of ${core.trials} trials of ${core.trial_ms} ms each after a warm-up, ${String(core.node)}.\n`;
 }
 
+function diskSection(): string {
+  if (fsyncRuns.length === 0) return 'Not measured.\n';
+  type Op = { median_ms: number; p99_ms: number; ops_per_s: number };
+  const rows = fsyncRuns.flatMap((r) => {
+    const a = r.append_fdatasync as Op;
+    const f = r.new_file_fsync as Op;
+    return [
+      [
+        `${String(r.when)} of the run`,
+        'append 4 KiB + fdatasync',
+        fmt(a.median_ms, 2),
+        fmt(a.p99_ms, 2),
+        fmt(a.ops_per_s),
+      ],
+      ['', 'new 4 KiB file + fsync', fmt(f.median_ms, 2), fmt(f.p99_ms, 2), fmt(f.ops_per_s)],
+    ];
+  });
+  return `\`bench/tools/fsync.ts\`, ${String(fsyncRuns[0]?.count ?? '?')} operations one at a time in the scratch folder: the floor under any queue that syncs once per message (no group commit).\n\n${mdTable(['when', 'operation', 'median ms', 'p99 ms', 'serial ops/s'], rows)}\n`;
+}
+
+const notesFile = join(benchDir, 'notes.md');
+const notes = existsSync(notesFile) ? readFileSync(notesFile, 'utf8').trim() : '';
+
+function loadRange(): string {
+  const loads = tput.map((r) => num(r, 'load1')).filter((x) => Number.isFinite(x));
+  return loads.length ? `${fmt(Math.min(...loads), 2)}–${fmt(Math.max(...loads), 2)}` : 'n/a';
+}
+
 // ---- the document ---------------------------------------------------------------------------
 const when = (s: unknown): string => (typeof s === 'string' ? s.replace('T', ' ').replace('Z', ' UTC') : '?');
 const quick = meta.quick === true;
@@ -320,7 +359,7 @@ rerun the benchmark rather than edit this file. How to run it and what each numb
 - **Date:** ${when(meta.started)} to ${when(meta.finished)}
 - **Machine:** ${String(meta.machine ?? '?')}; everything on 127.0.0.1, load generator on the same cores
 - **Versions:** Node ${String(meta.node ?? '?')}, Postfix ${String(meta.postfix ?? '?')}, Haraka ${String(meta.haraka ?? '?')}, nodemailer smtp-server ${String(meta.smtp_server ?? '?')}, ferrymail ${String(meta.ferrymail ?? '?')}${ferryMeasured ? '' : ` (${NOT_YET}: the server was not runnable when this run was made)`}
-- **Method:** ${String(meta.rounds ?? '?')} interleaved round(s): within a round every server takes its turn for each case, in an order that rotates from round to round. A cell is the **median** over rounds (min–max). Messages of ${String(meta.msg_len ?? 4096)} bytes from \`smtp-source\`. The machine is shared and noisy: only the ratios within one run mean something.
+- **Method:** ${String(meta.rounds ?? '?')} interleaved round(s): within a round every server takes its turn for each case, in an order that rotates from round to round. A cell is the **median** over rounds (min–max). Messages of ${String(meta.msg_len ?? 4096)} bytes from \`smtp-source\`. The machine is shared and noisy (1-minute load average at the end of the runs: ${loadRange()}): only the ratios within one run mean something.
 
 ## Targets (ferrymail / peer, this run)
 
@@ -335,6 +374,7 @@ ${mdTable(
 | --- | --- | --- | --- |
 | smtp-sink | Postfix's test receiver: 250 to everything, stores nothing (the ceiling of client and loopback) | | |
 | Postfix | smtpd, cleanup writes and fsyncs the queue file, then the **hold** queue: durable, no delivery | queue, then \`smtp\` to smtp-sink | \`virtual(8)\` into Maildirs |
+| Postfix, relaying | (latency only) the relaying smtpd: the queue file is fsynced, then \`smtp\` relays it to a quiet smtp-sink | | |
 | Haraka | loopback clients relay; its outbound queue file is fsynced before the 250; delivery **disabled** (\`outbound.ini\`) | the same queue, delivering to smtp-sink | |
 | smtp-server | nodemailer \`smtp-server\`, handler writes, **fsyncs** and renames the file, then 250 | | |
 | ferrymail | its queue log (250 only after the group commit's fdatasync), **relaying to a live smtp-sink at the same time** (it has no hold queue) | queue, then its sender-SMTP to smtp-sink | Maildir under \`data_dir/mail\` |
@@ -362,7 +402,18 @@ ${memorySection()}
 ${latencySection()}
 ## (f) The protocol core
 
-${coreSection()}`;
+${coreSection()}
+## The disk
+
+${diskSection()}${
+  notes
+    ? `
+## Notes (hand-written, from \`${link(notesFile)}\`: reasons behind the numbers; they may describe an earlier run)
+
+${notes}
+`
+    : ''
+}`;
 
 writeFileSync(outFile, doc);
 console.error(`report: wrote ${outFile} and ${plots.length} plot(s)`);

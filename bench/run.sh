@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh: `npm run bench`. Installs the peers, builds ferrymail, runs every measurement
-# interleaved (server order rotates every round) on loopback, and writes BENCHMARKS.md plus
-# bench/results/ (CSV and SVG). See bench/README.md.
+# interleaved (server order rotates every round) on loopback, and writes BENCHMARKS.md, the
+# plots in bench/plots/ and the raw results in bench/results/. See bench/README.md.
 #
 # Env: BENCH_QUICK=1 (small counts, one round: a few minutes), BENCH_ROUNDS, BENCH_CS ("1 20 100"),
 #   BENCH_RS ("1 10"), BENCH_KINDS ("accept relay local"), BENCH_MODES ("conn", full: "conn reuse"),
@@ -37,7 +37,7 @@ skipped() { has "$SKIP" "$1"; }
 # ---- cleanup: everything we started, by the pids we recorded, and our Postfix instance ----
 cleanup() {
   local n
-  for n in nexthop sink smtp-server haraka-hold haraka-mta ferrymail; do stop_one "$n"; done
+  for n in nexthop sink quietsink smtp-server haraka-hold haraka-mta ferrymail; do stop_one "$n"; done
   pf_stop
 }
 trap cleanup EXIT
@@ -90,7 +90,10 @@ pf_setup; pf_start
 hk_setup
 ss_start
 sink_start
+quiet_start
+hk_start mta "$P_HARAKA_MTA"
 fm_config
+if has "$SERVERS" ferrymail; then fm_start || die "ferrymail did not start (see $FM/serve.log)"; fi
 
 # the disk under every durable queue, before and after (a shared machine's disk drifts)
 disk_probe() {
@@ -101,21 +104,32 @@ disk_probe() {
 }
 disk_probe start
 
-# servers_for KIND: the servers that take part, rotated by ROUND so that drifts of a shared
-# machine's load spread over all of them
+# takes_part KIND SERVER: whether SERVER has something to measure in KIND
+takes_part() {
+  case "$1:$2" in
+    relay:sink | relay:smtp-server | local:sink | local:smtp-server | local:haraka | mem:sink) return 1 ;;
+  esac
+  return 0
+}
+
+# servers_for KIND ROUND: the servers that take part, rotated by ROUND so that drifts of a
+# shared machine's load spread over all of them
 servers_for() {
   local kind=$1 round=$2 list="" s
-  for s in $SERVERS; do
-    case "$kind:$s" in
-      relay:sink | relay:smtp-server | local:sink | local:smtp-server | local:haraka) ;;
-      mem:sink) ;;
-      *) list="$list $s" ;;
-    esac
-  done
+  for s in $SERVERS; do takes_part "$kind" "$s" && list="$list $s"; done
   read -r -a arr <<< "$list"
   local n=${#arr[@]} i
   for ((i = 0; i < n; i++)); do echo "${arr[$(((i + round - 1) % n))]}"; done
 }
+
+# warm-up, not recorded: JIT compilers, caches, the first Maildirs
+log "warm-up (200 messages per server and kind, not recorded)"
+(
+  M_C20=200 OUT_CSV=$RES/warmup.csv MODE=conn
+  for s in $SERVERS; do
+    for kind in accept relay local; do takes_part "$kind" "$s" && throughput_run 0 "$kind" "$s" 20 1; done
+  done
+) 2> "$RUN/logs/warmup.log"
 
 for ((round = 1; round <= ROUNDS; round++)); do
   log "round $round/$ROUNDS"
@@ -131,7 +145,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
   done
   if ! skipped latency; then
     MODE=conn
-    for s in $(servers_for latency "$round"); do latency_run "$round" "$s"; done
+    # postfix-relay: Postfix on its relaying port (accept.test goes on to the quiet sink), the
+    # same work as ferrymail's; "postfix" is its hold queue
+    lat_servers=$(servers_for latency "$round")
+    has "$SERVERS" postfix && lat_servers="$lat_servers postfix-relay"
+    for s in $lat_servers; do latency_run "$round" "$s"; done
   fi
 done
 
@@ -176,10 +194,14 @@ cat > "$RES/meta.json" << EOF
   "ferrymail_measured": $(has "$SERVERS" ferrymail && echo true || echo false)
 }
 EOF
+if [ "${BENCH_NO_REPORT:-0}" = 1 ]; then
+  log "results in $RES (BENCHMARKS.md and bench/results/ left alone)"
+  exit 0
+fi
 mkdir -p "$BENCH_DIR/results"
+rm -f "$BENCH_DIR/results/"*.csv "$BENCH_DIR/results/"*.json "$BENCH_DIR/results/"*.jsonl "$BENCH_DIR/results/"*.svg
 cp "$RES"/*.csv "$RES/meta.json" "$BENCH_DIR/results/"
 for f in core.json fsync.jsonl; do [ -f "$RES/$f" ] && cp "$RES/$f" "$BENCH_DIR/results/"; done
-if [ "${BENCH_NO_REPORT:-0}" != 1 ]; then
-  "$TSX" "$BENCH_DIR/report.ts" "$BENCH_DIR/results" "$ROOT/BENCHMARKS.md" || die "report failed"
-  log "wrote BENCHMARKS.md and bench/results/"
-fi
+rm -f "$BENCH_DIR/plots/"*.svg
+"$TSX" "$BENCH_DIR/report.ts" "$BENCH_DIR/results" "$ROOT/BENCHMARKS.md" "$BENCH_DIR/plots" || die "report failed"
+log "wrote BENCHMARKS.md, bench/plots/ and bench/results/"

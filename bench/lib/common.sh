@@ -15,6 +15,7 @@ TSX="$ROOT/node_modules/.bin/tsx"
 # ports (fixed, loopback only)
 P_CEILING=26001     # smtp-sink as a receiver: the ceiling of smtp-source + loopback
 P_NEXTHOP=26100     # smtp-sink as the next hop of relays (started per run, counts messages)
+P_QUIET=26101       # smtp-sink as the next hop of ferrymail's accept-run mail (always up, not counted)
 P_PF_MTA=26010      # Postfix smtpd -> queue -> relay to P_NEXTHOP, or virtual(8) Maildir for bench.test
 P_PF_HOLD=26011     # Postfix smtpd -> queue -> hold (durable accept, no delivery)
 P_HARAKA_HOLD=26020 # Haraka outbound queue (fsync per message), delivery paused
@@ -23,7 +24,8 @@ P_SS=26030          # nodemailer smtp-server, fsync then 250
 P_FERRY=26040       # ferrymail
 
 FROM_ADDR=bench@sender.test
-REMOTE_RCPT=user@example.net   # relayed (routed to P_NEXTHOP by every MTA)
+REMOTE_RCPT=user@example.net   # relay runs: routed to P_NEXTHOP by every MTA
+ACCEPT_RCPT=user@accept.test   # accept and latency runs (held by Postfix and Haraka; ferrymail -> P_QUIET)
 LOCAL_RCPT=user@bench.test     # delivered into a local Maildir
 MSG_LEN=${BENCH_MSG_LEN:-4096}
 

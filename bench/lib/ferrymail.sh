@@ -1,11 +1,12 @@
 # shellcheck shell=bash
 # bench/lib/ferrymail.sh: ferrymail under benchmark (sourced).
 #
-# One instance on 127.0.0.1:$P_FERRY, started from the project's build with a config that
-# uses only DESIGN.md's contract keys: bench.test is local (Maildir), every other domain is
-# routed to 127.0.0.1:$P_NEXTHOP, and 127.0.0.1 may relay. It is restarted with an empty
-# data_dir before every run. Extra TOML can be appended with FERRY_EXTRA_TOML (new tables only:
-# TOML forbids defining [limits] or [delivery] twice).
+# One instance on 127.0.0.1:$P_FERRY, started once from the project's build (an MTA runs for
+# days: it stays warm, like Postfix), with DESIGN.md's contract keys: bench.test is local
+# (Maildir), example.net (relay runs) is routed to the counting next hop $P_NEXTHOP, every other
+# domain (accept runs: accept.test) to the always-up quiet sink $P_QUIET, and 127.0.0.1 may
+# relay. Extra TOML can be appended with FERRY_EXTRA_TOML (new tables only: TOML forbids
+# defining [limits] or [delivery] twice).
 
 FM=$RUN/ferrymail
 FERRY_MAIN=$ROOT/dist/src/cli/main.js
@@ -34,7 +35,8 @@ local = ["bench.test"]
 networks = ["127.0.0.1/32"]
 
 [routes]
-"*" = "127.0.0.1:$P_NEXTHOP"
+"example.net" = "127.0.0.1:$P_NEXTHOP"
+"*" = "127.0.0.1:$P_QUIET"
 
 # the load generator is one address: Postfix exempts \$mynetworks from its per-client limits
 # (smtpd_client_event_limit_exceptions), so ferrymail's are raised to match
@@ -58,5 +60,11 @@ fm_start() {
 
 fm_stop() { stop_one ferrymail; wait_port_free "$P_FERRY" 10; }
 
+# fm_alive: still running (restart it otherwise: a crash must not stall the benchmark)
+fm_alive() { kill -0 "$(pid_of ferrymail)" 2> /dev/null; }
+
 # Maildir files delivered for bench.test
 fm_delivered() { find "$FM/data/mail" -path '*/new/*' -type f 2>/dev/null | wc -l; }
+
+# between runs: empty the mailboxes' new/ folders (the Maildirs themselves stay)
+fm_purge_mail() { find "$FM/data/mail" -path '*/new/*' -type f -delete 2> /dev/null; return 0; }

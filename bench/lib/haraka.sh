@@ -6,7 +6,9 @@
 #   hold  127.0.0.1:$P_HARAKA_HOLD  outbound.ini disabled=true: durable accept, no delivery
 #         (Haraka then re-checks every queued message once a second: a small, real cost)
 #   mta   127.0.0.1:$P_HARAKA_MTA   delivers to 127.0.0.1:$P_NEXTHOP (a get_mx hook, no DNS)
-# Haraka runs as its default cluster: a master and one worker (smtp.ini nodes=1).
+# Haraka runs as its default cluster: a master and one worker (smtp.ini nodes=1). The hold
+# instance is restarted on an empty queue before each run (its queue would grow, with a timer
+# per message), then warmed up with 100 messages so that it does not run on a cold JIT.
 
 HARAKA_PKG=$BENCH_DIR/peers/haraka
 HARAKA_BIN=$HARAKA_PKG/node_modules/Haraka/bin/haraka
@@ -57,6 +59,10 @@ hk_start() {
   rm -rf "$HK/$name/queue"
   start_bg "haraka-$name" "$HK/$name.log" node "$HARAKA_BIN" -c "$HK/$name"
   wait_port "$port" 30 || { tail -20 "$HK/$name.log" >&2; die "haraka $name did not listen on $port"; }
+}
+
+hk_warmup() {
+  "$SMTP_SOURCE" -s 5 -m 100 -l "$MSG_LEN" -f "$FROM_ADDR" -t "$ACCEPT_RCPT" "127.0.0.1:$2" > /dev/null 2>&1
 }
 
 hk_stop() { stop_one "haraka-$1"; wait_port_free "$2" 10; }

@@ -12,6 +12,7 @@ TMO=${BENCH_TIMEOUT:-180}
 
 csv_init() {
   mkdir -p "$RES" "$RUN/logs"
+  rm -f "$RES/core.json" "$RES/fsync.jsonl" "$RES/meta.json"
   echo "round,kind,mode,server,C,R,M,wall_s,count,rate,accept_s,accepted,accept_rate,rc,load1" > "$RES/throughput.csv"
   echo "round,server,n,ok,median_ms,p99_ms,mean_ms,max_ms,errors,load1" > "$RES/latency.csv"
   echo "server,N,idle,failed,procs_before,rss_before_kib,pss_before_kib,procs_during,rss_during_kib,pss_during_kib,rss_per_conn_kib,pss_per_conn_kib,setup_ms" > "$RES/mem.csv"
@@ -36,6 +37,8 @@ nexthop_stop() { stop_one nexthop; }
 # ---- which port, recipient and reset for each (kind, server) -------------------------------
 server_port() { # KIND SERVER
   case "$1:$2" in
+    latency:postfix-relay) echo "$P_PF_MTA" ;;
+    latency:*) server_port accept "$2" ;;
     accept:sink) echo "$P_CEILING" ;;
     accept:postfix) echo "$P_PF_HOLD" ;;
     accept:haraka) echo "$P_HARAKA_HOLD" ;;
@@ -47,18 +50,36 @@ server_port() { # KIND SERVER
   esac
 }
 
-# server_reset KIND SERVER: an empty queue (and mailboxes) before every run
+# server_reset KIND SERVER: before every run, an empty queue (and mailboxes) where the server
+# keeps mail it does not deliver; the delivering servers (Haraka's relay instance, ferrymail)
+# end every relay run with an empty queue anyway and stay up and warm
 server_reset() {
   case "$2" in
-    postfix) pf_purge ;;
+    postfix | postfix-relay) pf_purge ;;
     haraka)
-      if [ "$1" = accept ]; then hk_stop hold "$P_HARAKA_HOLD"; hk_start hold "$P_HARAKA_HOLD"
-      else hk_stop mta "$P_HARAKA_MTA"; hk_start mta "$P_HARAKA_MTA"; fi ;;
+      if [ "$1" = accept ] || [ "$1" = latency ]; then
+        hk_stop hold "$P_HARAKA_HOLD"; hk_start hold "$P_HARAKA_HOLD"; hk_warmup hold "$P_HARAKA_HOLD"
+      fi ;;
     smtp-server) find "$RUN/smtp-server/spool" -type f -delete 2> /dev/null ;;
-    ferrymail) fm_stop; fm_start || die "ferrymail did not start (see $FM/serve.log)" ;;
+    ferrymail)
+      fm_purge_mail
+      if ! fm_alive; then
+        log "ferrymail is not running: restarting it (see $FM/serve.log)"
+        fm_start || die "ferrymail did not start (see $FM/serve.log)"
+      fi ;;
   esac
   sync
   return 0
+}
+
+# server_flush SERVER: restart a delivering server on an empty queue
+server_flush() {
+  log "flushing $1 after a timeout"
+  case "$1" in
+    postfix) pf_purge ;;
+    haraka) hk_stop mta "$P_HARAKA_MTA"; hk_start mta "$P_HARAKA_MTA" ;;
+    ferrymail) fm_stop; fm_start || die "ferrymail did not start (see $FM/serve.log)" ;;
+  esac
 }
 
 # delivered_count SERVER: Maildir files so far (local runs)
@@ -100,10 +121,9 @@ throughput_run() {
   local round=$1 kind=$2 server=$3 c=$4 r=$5 port m rcpt tag logf t0 t1 ta rc ok target got deadline
   port=$(server_port "$kind" "$server") || return 0
   m=$(msgs_for "$server" "$c")
-  rcpt=$REMOTE_RCPT; [ "$kind" = local ] && rcpt=$LOCAL_RCPT
+  case "$kind" in accept) rcpt=$ACCEPT_RCPT ;; relay) rcpt=$REMOTE_RCPT ;; local) rcpt=$LOCAL_RCPT ;; esac
   server_reset "$kind" "$server"
-  # the relays (and ferrymail accepting) need a live next hop; it counts what arrives
-  case "$kind:$server" in relay:* | accept:ferrymail) nexthop_start ;; esac
+  [ "$kind" = relay ] && nexthop_start   # counts what arrives
   tag="$kind-$MODE-$server-c$c-r$r-$round"; logf="$RUN/logs/src-$tag.log"
   t0=$(now)
   read -r rc ok < <(source_run "$port" "$c" "$r" "$m" "$rcpt" "$logf")
@@ -120,11 +140,13 @@ throughput_run() {
     t1=$(now)
     [ "$kind" = local ] && got=$((got / r))   # report messages, as for the other kinds
   fi
-  case "$kind:$server" in relay:* | accept:ferrymail) nexthop_stop ;; esac
+  [ "$kind" = relay ] && nexthop_stop
+  # mail left over by a run that timed out would be counted by the next one: drop it
+  if [ "$rc" = 124 ] && [ "$kind" != accept ]; then server_flush "$server"; fi
   local wall acc_s rate acc_rate
   wall=$(fsub "$t1" "$t0"); acc_s=$(fsub "$ta" "$t0")
   rate=$(fdiv "$got" "$wall"); acc_rate=$(fdiv "$ok" "$acc_s")
-  echo "$round,$kind,$MODE,$server,$c,$r,$m,$wall,$got,$rate,$acc_s,$ok,$acc_rate,$rc,$(load1)" >> "$RES/throughput.csv"
+  echo "$round,$kind,$MODE,$server,$c,$r,$m,$wall,$got,$rate,$acc_s,$ok,$acc_rate,$rc,$(load1)" >> "${OUT_CSV:-$RES/throughput.csv}"
   printf '  %-6s %-5s %-11s C=%-3s R=%-2s M=%-5s %8s msg/s (%s in %ss; accepted %s/%s at %s/s) rc=%s\n' \
     "$kind" "$MODE" "$server" "$c" "$r" "$m" "$rate" "$got" "$wall" "$ok" "$m" "$acc_rate" "$rc" >&2
 }
@@ -132,11 +154,9 @@ throughput_run() {
 # latency_run ROUND SERVER: one session, one message at a time
 latency_run() {
   local round=$1 server=$2 port out
-  port=$(server_port accept "$server") || return 0
-  server_reset accept "$server"
-  [ "$server" = ferrymail ] && nexthop_start
-  out=$(timeout -k 5 300 "$TSX" "$BENCH_DIR/tools/latency.ts" 127.0.0.1 "$port" "$LAT_N" "$MSG_LEN" 2> "$RUN/logs/latency-$server-$round.err")
-  [ "$server" = ferrymail ] && nexthop_stop
+  port=$(server_port latency "$server") || return 0
+  server_reset latency "$server"
+  out=$(LATENCY_RCPT=$ACCEPT_RCPT timeout -k 5 300 "$TSX" "$BENCH_DIR/tools/latency.ts" 127.0.0.1 "$port" "$LAT_N" "$MSG_LEN" 2> "$RUN/logs/latency-$server-$round.err")
   if [ -z "$out" ]; then
     log "latency $server: no result ($(head -c 200 "$RUN/logs/latency-$server-$round.err"))"
     echo "$round,$server,$LAT_N,0,,,,,$LAT_N,$(load1)" >> "$RES/latency.csv"

@@ -6,6 +6,8 @@
 #   127.0.0.1:$P_PF_MTA   smtpd -> queue (fsync) -> smtp to [127.0.0.1]:$P_NEXTHOP, or virtual(8)
 #                         Maildir delivery for bench.test under $RUN/postfix/vmail/bench.test/<user>/
 #   127.0.0.1:$P_PF_HOLD  the same smtpd, every message put on hold: durable accept, no delivery
+# accept.test (the accept and latency runs' domain) is relayed to the quiet sink $P_QUIET when
+# it arrives on $P_PF_MTA: Postfix accepting while relaying, as ferrymail always does
 
 PF=$RUN/postfix
 PF_ETC=$PF/etc
@@ -25,6 +27,7 @@ pf_setup() {
   for u in user 2user 3user 4user 5user 6user 7user 8user 9user 10user; do
     printf '%s@bench.test bench.test/%s/\n' "$u" "$u"
   done > "$PF_ETC/vmailbox"
+  printf 'accept.test smtp:[127.0.0.1]:%s\n' "$P_QUIET" > "$PF_ETC/transport"
   cat > "$PF_ETC/main.cf" <<EOF
 compatibility_level = 3.6
 queue_directory = $PF/spool
@@ -43,6 +46,7 @@ inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
 relayhost = [127.0.0.1]:$P_NEXTHOP
+transport_maps = texthash:$PF_ETC/transport
 default_transport = smtp
 relay_transport = relay
 smtpd_relay_restrictions = permit_mynetworks reject_unauth_destination

@@ -8,3 +8,11 @@ sink_start() {
 }
 
 sink_stop() { stop_one sink; }
+
+# the quiet next hop of ferrymail's accept-run mail (ferrymail relays while it accepts)
+quiet_start() {
+  start_bg quietsink "$RUN/logs/sink-quiet.log" "$SMTP_SINK" -u nobody -m 2000 "127.0.0.1:$P_QUIET" 2000
+  wait_port "$P_QUIET" 10 || die "smtp-sink did not listen on $P_QUIET"
+}
+
+quiet_stop() { stop_one quietsink; }

@@ -28,7 +28,11 @@ function timed(op: (i: number) => void): { median_ms: number; p99_ms: number; op
   }
   const total = ms.reduce((a, b) => a + b, 0);
   const r = (x: number): number => Math.round(x * 1000) / 1000;
-  return { median_ms: r(median(ms)), p99_ms: r(percentile(ms, 0.99)), ops_per_s: Math.round((count * 1000) / total) };
+  return {
+    median_ms: r(median(ms)),
+    p99_ms: r(percentile(ms, 0.99)),
+    ops_per_s: Math.round((count * 1000) / total),
+  };
 }
 
 try {

@@ -22,7 +22,10 @@ function kib(text: string | undefined, field: string): number {
   return m ? Number(m[1]) : 0;
 }
 
-const roots = process.argv.slice(2).map(Number).filter((p) => Number.isInteger(p) && p > 0);
+const roots = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((p) => Number.isInteger(p) && p > 0);
 const children = new Map<number, number[]>();
 for (const name of readdirSync('/proc')) {
   if (!/^\d+$/.test(name)) continue;

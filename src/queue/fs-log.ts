@@ -77,6 +77,7 @@ export class SegmentLog<E> {
   current: Segment<E> | null = null;
   #queue: Pending<E>[] = [];
   #running: Promise<void> | null = null;
+  #nextSeq = 0;
 
   /**
    * `afterCommit` runs inside the committer after every batch (compaction: it must be cheap when
@@ -235,7 +236,9 @@ export class SegmentLog<E> {
   }
 
   async #roll(): Promise<Segment<E>> {
-    const seq = (this.segments.at(-1)?.seq ?? 0) + 1;
+    // A fresh number per attempt: a file left by a failed attempt must not block the next one.
+    const seq = Math.max(this.#nextSeq, (this.segments.at(-1)?.seq ?? 0) + 1);
+    this.#nextSeq = seq + 1;
     const path = join(this.dir, segmentName(seq));
     const fh = await this.fs.open(path, 'wx+');
     try {

@@ -55,6 +55,12 @@ export function encodeRecord(
   const metaBuf = Buffer.from(JSON.stringify(meta), 'utf8');
   let dataBytes = 0;
   for (const d of data) dataBytes += d.length;
+  // Refuse here what the scanner would refuse on replay: a record must never be written unreadable.
+  if (metaBuf.length > MAX_META_BYTES) {
+    throw new RangeError(`Cannot queue: the envelope is ${metaBuf.length} bytes, over ${MAX_META_BYTES}`);
+  }
+  if (dataBytes > 0xffffffff)
+    throw new RangeError(`Cannot queue: the message is ${dataBytes} bytes, over 4 GiB`);
   const header = Buffer.allocUnsafe(HEADER_BYTES);
   header.writeUInt32BE(RECORD_MAGIC, 0);
   header.writeUInt8(type, 4);

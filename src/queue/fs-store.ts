@@ -1,8 +1,8 @@
 /**
  * @module queue/fs-store
  * The embedded QueueStore: an append-only log of segment files `<dir>/NNNNNNNNNN.seg` (records in
- * queue/fs-record.ts, files and group commit in queue/fs-log.ts), and an in-memory index rebuilt
- * by replaying the log on open.
+ * queue/fs-record.ts, files and group commit in queue/fs-log.ts), and an in-memory index
+ * (queue/fs-index.ts) rebuilt by replaying the log on open.
  *
  * - Durability (DESIGN invariant 1): every change (new message, recipient states, removal) is a
  *   record appended to the current segment. One committer writes whatever is waiting as one
@@ -22,9 +22,10 @@
  */
 
 import * as fsp from 'node:fs/promises';
-import { acquireLock, type QueueFs } from './fs-lock.js';
-import { SegmentLog, syncDir, type Segment as LogSegment } from './fs-log.js';
 import { dirname, resolve } from 'node:path';
+import { QueueIndex, type Entry, type Segment } from './fs-index.js';
+import { acquireLock, type QueueFs } from './fs-lock.js';
+import { SegmentLog, syncDir } from './fs-log.js';
 import {
   encodeRecord,
   HEADER_BYTES,
@@ -34,11 +35,9 @@ import {
   scanSegment,
   type PutMeta,
   type RemoveMeta,
-  type ScannedRecord,
   type StateMeta,
 } from './fs-record.js';
-import { DueIndex } from './due-index.js';
-import { checkEnvelope, dueAt, initialStates, mergeStates, QueueError, type QueueStore } from './store.js';
+import { checkEnvelope, initialStates, mergeStates, QueueError, type QueueStore } from './store.js';
 import type { Envelope, QueuedMessage, RecipientState } from './types.js';
 
 export type { QueueFs } from './fs-lock.js';
@@ -58,23 +57,10 @@ export interface FsQueueStoreOptions {
   segmentBytes?: number;
   /** Most bytes written per commit (one record always fits). @default 8388608 (8 MiB) */
   maxBatchBytes?: number;
-  /** Compact a sealed segment when its live messages fill less than this share of it. @default 0.5 */
+  /** Compact the oldest segment when live data fills under this share of it or of the log. @default 0.5 */
   compactRatio?: number;
   /** File-system operations (tests inject failures). @default node:fs/promises */
   fs?: QueueFs;
-}
-
-type Segment = LogSegment<Entry>;
-
-interface Entry {
-  msg: QueuedMessage;
-  seg: Segment;
-  dataOffset: number;
-  recordBytes: number;
-  leaseUntil: number;
-  /** Writes queued but not yet durable; compaction leaves such entries alone. */
-  writes: number;
-  dueSeq: number;
 }
 
 function errno(err: unknown): string | undefined {
@@ -88,12 +74,11 @@ export class FsQueueStore implements QueueStore {
   readonly #maxBatchBytes: number;
   readonly #compactRatio: number;
   readonly #log: SegmentLog<Entry>;
-  readonly #entries = new Map<string, Entry>();
+  readonly #index = new QueueIndex();
   readonly #putting = new Set<string>();
-  readonly #due = new DueIndex<Entry>();
   #state: 'new' | 'open' | 'closed' = 'new';
   #unlock: (() => Promise<void>) | null = null;
-  /** Problems found by `open` in segments other than the last (real corruption, not a torn tail). */
+  /** Problems found by `open` other than a torn tail of the last segment (real corruption). */
   readonly warnings: string[] = [];
 
   constructor(dir: string, options: FsQueueStoreOptions = {}) {
@@ -108,11 +93,9 @@ export class FsQueueStore implements QueueStore {
     if (!(this.#compactRatio >= 0 && this.#compactRatio <= 1)) {
       throw new RangeError(`Cannot use compactRatio ${this.#compactRatio}: it must be in [0, 1]`);
     }
-    this.#log = new SegmentLog<Entry>(
-      this.#fs,
-      dir,
-      { segmentBytes, maxBatchBytes: this.#maxBatchBytes },
-      () => (this.#state === 'open' ? this.#compact() : Promise.resolve()),
+    const log = { segmentBytes, maxBatchBytes: this.#maxBatchBytes };
+    this.#log = new SegmentLog<Entry>(this.#fs, dir, log, () =>
+      this.#state === 'open' ? this.#compact() : Promise.resolve(),
     );
   }
 
@@ -151,29 +134,22 @@ export class FsQueueStore implements QueueStore {
     this.#checkWritable();
     checkEnvelope(envelope);
     const id = envelope.id;
-    if (this.#entries.has(id) || this.#putting.has(id)) {
+    if (this.#index.get(id) || this.#putting.has(id)) {
       throw new QueueError('QUEUE_DUPLICATE_ID', `Cannot queue message ${id}: the id is already queued`);
     }
     const recipients = initialStates(envelope);
     const meta: PutMeta = { envelope, recipients };
     const rec = encodeRecord(RECORD_PUT, meta, data);
+    const dataStart = HEADER_BYTES + rec.metaBytes;
     const msg: QueuedMessage = {
       envelope: structuredClone(envelope),
       recipients,
-      size: rec.bytes - HEADER_BYTES - rec.metaBytes,
+      size: rec.bytes - dataStart,
     };
     this.#putting.add(id);
     try {
       await this.#log.append(rec.bufs, rec.bytes, (seg, offset) => {
-        this.#place({
-          msg,
-          seg,
-          dataOffset: offset + HEADER_BYTES + rec.metaBytes,
-          recordBytes: rec.bytes,
-          leaseUntil: -Infinity,
-          writes: 0,
-          dueSeq: 0,
-        });
+        this.#index.place(msg, seg, offset + dataStart, rec.bytes);
       });
     } finally {
       this.#putting.delete(id);
@@ -182,53 +158,32 @@ export class FsQueueStore implements QueueStore {
 
   async claim(now: number, limit: number, leaseUntil: number): Promise<QueuedMessage[]> {
     this.#checkWritable();
-    const out: QueuedMessage[] = [];
-    if (limit <= 0) return out;
-    this.#due.popDue(now, (e) => {
-      const at = e.leaseUntil > now ? e.leaseUntil : dueAt(e.msg);
-      if (at > now) {
-        this.#due.schedule(e, at);
-        return true;
-      }
-      e.leaseUntil = leaseUntil;
-      this.#due.schedule(e, this.#key(e));
-      out.push(structuredClone(e.msg));
-      return out.length < limit;
-    });
-    this.#due.compact(
-      this.#entries.size,
-      () => this.#entries.values(),
-      (e) => this.#key(e),
-    );
-    return out;
+    return this.#index.claim(now, limit, leaseUntil).map((e) => structuredClone(e.msg));
   }
 
   async lease(id: string, now: number, leaseUntil: number): Promise<QueuedMessage | null> {
     this.#checkWritable();
-    const e = this.#entries.get(id);
+    const e = this.#index.get(id);
     if (!e || e.leaseUntil > now) return null;
-    e.leaseUntil = leaseUntil;
-    this.#due.schedule(e, this.#key(e));
+    this.#index.lease(e, leaseUntil);
     return structuredClone(e.msg);
   }
 
   async release(id: string): Promise<void> {
-    const e = this.#entries.get(id);
-    if (!e) return;
-    e.leaseUntil = -Infinity;
-    this.#due.schedule(e, this.#key(e));
+    const e = this.#index.get(id);
+    if (e) this.#index.release(e);
   }
 
   async readMessage(id: string): Promise<Buffer> {
     this.#checkOpen();
-    const e = this.#entries.get(id);
+    const e = this.#index.get(id);
     if (!e) throw new QueueError('QUEUE_NOT_FOUND', `Cannot read message ${id}: it is not in the queue`);
     return this.#log.read(e.seg, e.dataOffset, e.msg.size);
   }
 
   async update(id: string, states: readonly RecipientState[]): Promise<QueuedMessage> {
     this.#checkWritable();
-    const e = this.#entries.get(id);
+    const e = this.#index.get(id);
     if (!e) throw new QueueError('QUEUE_NOT_FOUND', `Cannot update message ${id}: it is not in the queue`);
     let result = { ...e.msg, recipients: mergeStates(id, e.msg.recipients, states) };
     const meta: StateMeta = { id, recipients: states.map((s) => ({ ...s })) };
@@ -236,12 +191,9 @@ export class FsQueueStore implements QueueStore {
     e.writes++;
     try {
       await this.#log.append(rec.bufs, rec.bytes, () => {
-        const cur = this.#entries.get(id);
-        if (!cur) return;
         // Merge into the state as of this record's place in the log, as replay will.
-        cur.msg = { ...cur.msg, recipients: mergeStates(id, cur.msg.recipients, meta.recipients) };
-        this.#due.schedule(cur, this.#key(cur));
-        result = cur.msg;
+        const cur = this.#index.setStates(id, meta.recipients);
+        if (cur) result = cur.msg;
       });
     } finally {
       e.writes--;
@@ -251,13 +203,13 @@ export class FsQueueStore implements QueueStore {
 
   async remove(id: string): Promise<boolean> {
     this.#checkWritable();
-    const e = this.#entries.get(id);
+    const e = this.#index.get(id);
     if (!e) return false;
     const meta: RemoveMeta = { id };
     const rec = encodeRecord(RECORD_REMOVE, meta);
     e.writes++;
     try {
-      await this.#log.append(rec.bufs, rec.bytes, () => this.#unplace(id));
+      await this.#log.append(rec.bufs, rec.bytes, () => this.#index.remove(id));
     } finally {
       e.writes--;
     }
@@ -266,13 +218,13 @@ export class FsQueueStore implements QueueStore {
 
   async get(id: string): Promise<QueuedMessage | null> {
     this.#checkOpen();
-    const e = this.#entries.get(id);
+    const e = this.#index.get(id);
     return e ? structuredClone(e.msg) : null;
   }
 
   async list(): Promise<QueuedMessage[]> {
     this.#checkOpen();
-    return [...this.#entries.keys()].sort().map((id) => structuredClone(this.#entries.get(id)!.msg));
+    return this.#index.ids().map((id) => structuredClone(this.#index.get(id)!.msg));
   }
 
   async close(): Promise<void> {
@@ -282,6 +234,16 @@ export class FsQueueStore implements QueueStore {
     await this.#log.drain();
     await this.#log.closeAll();
     if (wasOpen && this.#unlock) await this.#unlock();
+  }
+
+  #checkOpen(): void {
+    if (this.#state !== 'open') throw new QueueError('QUEUE_CLOSED', `The queue at ${this.#dir} is not open`);
+  }
+
+  #checkWritable(): void {
+    this.#checkOpen();
+    if (this.#readOnly)
+      throw new QueueError('QUEUE_READ_ONLY', `The queue at ${this.#dir} is open read-only`);
   }
 
   // ---- open and replay ----
@@ -298,7 +260,7 @@ export class FsQueueStore implements QueueStore {
         if (errno(err) !== 'ENOENT' || attempt >= 4) throw err;
       }
       await this.#log.closeAll();
-      this.#entries.clear();
+      this.#index.clear();
       this.warnings.length = 0;
     }
   }
@@ -317,7 +279,7 @@ export class FsQueueStore implements QueueStore {
       const { size } = await seg.fh.stat();
       const result = await scanSegment(seg.fh, size, (r) => {
         try {
-          this.#apply(seg, r);
+          this.#index.apply(seg, r);
         } catch (err) {
           this.warnings.push(`${seg.path}: record at byte ${r.offset} ignored: ${String(err)}`);
         }
@@ -334,65 +296,6 @@ export class FsQueueStore implements QueueStore {
         await seg.fh.datasync();
       }
     }
-  }
-
-  #apply(seg: Segment, r: ScannedRecord): void {
-    if (r.type === RECORD_PUT) {
-      const meta = r.meta as PutMeta;
-      this.#unplace(meta.envelope.id);
-      const msg: QueuedMessage = { envelope: meta.envelope, recipients: meta.recipients, size: r.dataBytes };
-      this.#place({
-        msg,
-        seg,
-        dataOffset: r.dataOffset,
-        recordBytes: r.bytes,
-        leaseUntil: -Infinity,
-        writes: 0,
-        dueSeq: 0,
-      });
-    } else if (r.type === RECORD_STATE) {
-      const meta = r.meta as StateMeta;
-      const e = this.#entries.get(meta.id);
-      // A state record of a message whose PUT was in a deleted segment: it was copied forward or removed later.
-      if (e) {
-        e.msg = { ...e.msg, recipients: mergeStates(meta.id, e.msg.recipients, meta.recipients) };
-        this.#due.schedule(e, this.#key(e));
-      }
-    } else {
-      this.#unplace((r.meta as RemoveMeta).id);
-    }
-  }
-
-  #place(e: Entry): void {
-    this.#entries.set(e.msg.envelope.id, e);
-    e.seg.entries.add(e);
-    e.seg.liveBytes += e.recordBytes;
-    this.#due.schedule(e, this.#key(e));
-  }
-
-  /** When an entry next needs a look: its due time, or the end of its lease if later. */
-  #key(e: Entry): number {
-    const at = dueAt(e.msg);
-    return e.leaseUntil === -Infinity ? at : Math.max(at, e.leaseUntil);
-  }
-
-  #unplace(id: string): void {
-    const e = this.#entries.get(id);
-    if (!e) return;
-    this.#entries.delete(id);
-    e.seg.entries.delete(e);
-    e.seg.liveBytes -= e.recordBytes;
-    this.#due.unschedule(e);
-  }
-
-  #checkOpen(): void {
-    if (this.#state !== 'open') throw new QueueError('QUEUE_CLOSED', `The queue at ${this.#dir} is not open`);
-  }
-
-  #checkWritable(): void {
-    this.#checkOpen();
-    if (this.#readOnly)
-      throw new QueueError('QUEUE_READ_ONLY', `The queue at ${this.#dir} is open read-only`);
   }
 
   // ---- compaction (runs inside the committer after each batch) ----
@@ -440,7 +343,7 @@ export class FsQueueStore implements QueueStore {
       } catch {
         continue;
       }
-      if (this.#entries.get(id) !== e || e.writes > 0) continue;
+      if (this.#index.get(id) !== e || e.writes > 0) continue;
       const meta: PutMeta = { envelope: e.msg.envelope, recipients: e.msg.recipients };
       const rec = encodeRecord(RECORD_PUT, meta, [data]);
       budget -= rec.bytes;
@@ -450,15 +353,9 @@ export class FsQueueStore implements QueueStore {
         bytes: rec.bytes,
         durable: (to, offset) => {
           e.writes--;
-          if (this.#entries.get(id) !== e) return;
-          // Move in place: callers awaiting other writes of this message hold this very object.
-          e.seg.entries.delete(e);
-          e.seg.liveBytes -= e.recordBytes;
-          e.seg = to;
-          e.dataOffset = offset + HEADER_BYTES + rec.metaBytes;
-          e.recordBytes = rec.bytes;
-          to.entries.add(e);
-          to.liveBytes += rec.bytes;
+          // Moved in place: callers awaiting other writes of this message hold this very object.
+          if (this.#index.get(id) === e)
+            this.#index.move(e, to, offset + HEADER_BYTES + rec.metaBytes, rec.bytes);
         },
         fail: () => {
           e.writes--;

@@ -18,7 +18,7 @@
  */
 
 import { backoffOptions, isExpired, nextAttemptDelay, type BackoffOptions } from './backoff.js';
-import { isDone, needsWork, type QueueStore } from './store.js';
+import { isDone, needsWork, QueueError, type QueueStore } from './store.js';
 import type { QueuedMessage, RecipientOutcome, RecipientState } from './types.js';
 
 export interface Clock {
@@ -57,7 +57,10 @@ export interface SchedulerOptions {
   /** Messages attempted at once. @default 20 */
   concurrency?: number;
   backoff?: Partial<BackoffOptions>;
-  /** Warn the sender (a "delayed" DSN) once a recipient is still deferred this long after receipt; 0: never. @default 14400000 (4h) */
+  /**
+   * Warn the sender (a "delayed" DSN) once a recipient is still deferred this long after receipt;
+   * 0: never. @default 14400000 (4h)
+   */
   delayWarningMs?: number;
   /** How long a claimed message stays leased; past it another claimer may take it. @default 1800000 (30m) */
   leaseMs?: number;
@@ -245,6 +248,8 @@ export class Scheduler {
       await this.#attempt(msg);
       await this.#store.release(id);
     } catch (err) {
+      // Deleted by the operator while it was being attempted: nothing left to do.
+      if (err instanceof QueueError && err.code === 'QUEUE_NOT_FOUND') return;
       this.#onError(err, id);
       // Keep it leased a while so a failing store or message does not spin.
       try {
@@ -348,7 +353,7 @@ export class Scheduler {
         nextAttemptAt: now,
         dsnSent: false,
         lastStatus: EXPIRED_STATUS,
-        lastReply: `message expired: still undeliverable after ${days} days in the queue; last error: ${o.reply}`,
+        lastReply: `message expired: undeliverable for ${days} days in the queue; last error: ${o.reply}`,
       };
     }
     // The last try falls at the end of the lifetime rather than up to an interval past it.

@@ -24,7 +24,7 @@ import type { Envelope, QueuedMessage, RecipientState } from './types.js';
 export interface QueueStore {
   /** Load or recover the queue: everything durable is back, partial writes are dropped. */
   open(): Promise<void>;
-  /** Store a new message with every recipient pending and due at `envelope.receivedAt`. Durable on resolve. */
+  /** Store a new message, every recipient pending and due at `envelope.receivedAt`. Durable on resolve. */
   put(envelope: Envelope, data: readonly Buffer[]): Promise<void>;
   /**
    * Lease up to `limit` messages that have a recipient needing work at or before `now` and are not

@@ -60,6 +60,11 @@ function show(cp: number): string {
     : `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
+/** Reply text is ASCII (RFC 5321 §4.2): anything else in an echoed name becomes '?'. */
+function printable(s: string): string {
+  return s.replace(/[^\x20-\x7e]/gu, '?');
+}
+
 class Errors {
   constructor(private readonly sender: boolean) {}
   syntax(what: string): Fail {
@@ -110,7 +115,7 @@ function scanLocal(s: string, i: number, utf8: boolean, err: Errors): LocalPart 
     const ch = s[j] as string;
     if (ch === '.') {
       if (j === i) return err.syntax('local part starts with a dot');
-      
+      if (prevDot) return err.syntax('local part has two dots in a row');
       prevDot = true;
       j++;
       continue;
@@ -181,7 +186,7 @@ function domainProblem(d: string, utf8: boolean): { text: string; limit: boolean
     // The round trip refuses what UTS 46 would silently map (full-width letters, ideographic dots,
     // non-NFC text, invalid labels): a U-label must already be in its canonical form.
     if (ascii === '' || domainToUnicode(ascii) !== d.toLowerCase()) {
-      return { text: `'${d}' is not a valid internationalized domain name`, limit: false };
+      return { text: `'${printable(d)}' is not a valid internationalized domain name`, limit: false };
     }
   }
   const labels = ascii.split('.');
@@ -211,7 +216,7 @@ function domainProblem(d: string, utf8: boolean): { text: string; limit: boolean
   if (ascii.length > MAX_DOMAIN) return { text: `domain longer than ${MAX_DOMAIN} octets`, limit: true };
   if (/^[0-9]+$/.test(labels[labels.length - 1] as string)) {
     return {
-      text: `'${d}' is not a domain name; write an IP address as a literal, e.g. [192.0.2.1]`,
+      text: `'${printable(d)}' is not a domain name; write an IP address as a literal, e.g. [192.0.2.1]`,
       limit: false,
     };
   }

@@ -16,7 +16,17 @@ import { chown, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'smol-toml';
-import { freePorts, makeTempDir, removeDir, runOk, settlesWithin, waitFor, waitForGreeting } from './proc.js';
+import {
+  freePorts,
+  makeTempDir,
+  removeDir,
+  run,
+  runOk,
+  settlesWithin,
+  waitFor,
+  waitForGreeting,
+  type RunResult,
+} from './proc.js';
 import { makeSelfSignedCert } from './tls.js';
 
 export interface FerrymailOptions {
@@ -61,6 +71,8 @@ export interface Ferrymail {
   kill9(): Promise<void>;
   /** Start the server again with the same config and data (after stop or kill9). */
   restart(): Promise<void>;
+  /** Run another subcommand against this config: `cli(['queue', 'list', '--json'])`. */
+  cli(args: readonly string[], timeoutMs?: number): Promise<RunResult>;
   /** stop() and remove the temp dir. */
   close(): Promise<void>;
 }
@@ -277,6 +289,12 @@ export async function startFerrymail(opts: FerrymailOptions = {}): Promise<Ferry
       if (running) throw new Error('Cannot restart: ferrymail is still running');
       await launch();
     },
+    cli: (args, timeoutMs = 15_000) =>
+      run(process.execPath, [bin, ...args, '--config', configPath], {
+        cwd: root,
+        env: { ...process.env, ...opts.env },
+        timeoutMs,
+      }),
     async close() {
       await stop();
       await removeDir(dir);
@@ -299,10 +317,11 @@ function tail(text: string, lines = 40): string {
  * A reason to skip the ferrymail interop tests, or undefined when `ferrymail serve` runs: the build
  * must exist and a minimal config must start and greet. Call once per test file (top-level await).
  */
-export async function ferrymailSkip(): Promise<string | undefined> {
-  if (!existsSync(ferrymailBin())) return `ferrymail is not built (${ferrymailBin()} missing)`;
+export async function ferrymailSkip(bin = ferrymailBin()): Promise<string | undefined> {
+  if (!existsSync(bin)) return `ferrymail is not built (${bin} missing)`;
   try {
     const fm = await startFerrymail({
+      bin,
       config: { domains: { local: ['probe.test'] } },
       startTimeoutMs: 10_000,
     });

@@ -50,8 +50,12 @@ export function missingPackages(names: readonly InteropPackage[]): InteropPackag
  * Under CI nothing is skipped: the test runs and the fixture fails with a message naming the package.
  */
 export function interopSkip(...names: InteropPackage[]): string | undefined {
-  const missing = missingPackages(names);
-  if (missing.length === 0 || isCi()) return undefined;
+  return skipReason(missingPackages(names), process.env);
+}
+
+/** The policy itself, pure: missing packages skip only outside CI. */
+export function skipReason(missing: readonly string[], env: NodeJS.ProcessEnv): string | undefined {
+  if (missing.length === 0 || isCi(env)) return undefined;
   return `Debian package(s) not installed: ${missing.join(', ')} (apt-get install them, or run .ci/run)`;
 }
 

@@ -27,6 +27,8 @@ export interface PostfixOptions {
   tls?: { certPath: string; keyPath: string };
   /** Extra main.cf lines, applied last (override anything). */
   main?: Readonly<Record<string, string>>;
+  /** smtpd's port on 127.0.0.1; default a free one. */
+  port?: number;
   /** Uid/gid that owns delivered Maildirs. Default 65534 (nobody/nogroup). */
   uid?: number;
   gid?: number;
@@ -125,7 +127,7 @@ export async function startPostfix(opts: PostfixOptions = {}): Promise<Postfix> 
     });
     await writeFile(path.join(etc, 'transport'), routes.join('\n') + '\n');
 
-    const port = await freePort();
+    const port = opts.port ?? (await freePort());
     const main: Record<string, string> = {
       compatibility_level: '3.6',
       queue_directory: spool,
@@ -197,11 +199,15 @@ export async function startPostfix(opts: PostfixOptions = {}): Promise<Postfix> 
       if (stopped) return;
       stopped = true;
       const pid = await masterPid();
-      await runOk('postfix', ['-c', etc, 'stop'], { timeoutMs: 15_000 }).catch(() => undefined);
-      if (pid === undefined) return;
+      if (pid === undefined || !isAlive(pid)) {
+        await runOk('postfix', ['-c', etc, 'stop'], { timeoutMs: 15_000 }).catch(() => undefined);
+        return;
+      }
+      // What `postfix stop` does, minus its one-second polling: SIGTERM to master, which takes
+      // its children down with it.
+      process.kill(pid, 'SIGTERM');
       const deadline = Date.now() + 5000;
-      while (isAlive(pid) && Date.now() < deadline) await sleep(50);
-      // master takes its children down when it exits; only a wedged master needs more.
+      while (isAlive(pid) && Date.now() < deadline) await sleep(20);
       if (isAlive(pid)) process.kill(pid, 'SIGKILL');
     };
     const instance: Postfix = {

@@ -5,6 +5,7 @@
  * bounded in time; nothing here keeps state between calls.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, chmod } from 'node:fs/promises';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -232,12 +233,21 @@ export async function waitForGreeting(
   );
 }
 
-/** True when a process with this pid exists (signal 0 probes without touching it). */
+/**
+ * True when a process with this pid exists and is not a zombie (signal 0 probes without touching
+ * it; a daemon that exited may wait a while as a zombie for init to reap it).
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) S ..."; comm may hold spaces or parentheses, so split at the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
   }
 }

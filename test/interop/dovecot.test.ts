@@ -1,16 +1,24 @@
 /**
  * ferrymail and a real Dovecot: Dovecot serves over IMAP the Maildir ferrymail's local delivery
  * wrote (format and layout compatible), and ferrymail delivers to Dovecot over LMTP (route
- * `"lmtp.test" = "lmtp:127.0.0.1:PORT"`). ferrymail runs as nobody here, as a real install runs as
- * the mail user, because Dovecot will not access mail as root. Skipped while `ferrymail serve` cannot
- * start, or (outside CI) while the Dovecot packages, swaks or python3 are missing.
+ * `"lmtp.test" = "lmtp:127.0.0.1:PORT"`). Dovecot will not access mail as root, so it runs as
+ * nobody and the test hands ferrymail's Maildirs over (chown) before reading them, as an install
+ * would by running ferrymail as the mail user. (ferrymail itself stays root: a CI checkout may not be
+ * readable by nobody.) Skipped while `ferrymail serve` cannot start, or (outside CI) while the Dovecot
+ * packages, swaks or python3 are missing.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chown, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { interopSkip } from '../helpers/interop.js';
-import { ferrymailSkip, startFerrymail, waitForFile, type Ferrymail } from '../helpers/ferrymail.js';
+import {
+  chownTree,
+  ferrymailSkip,
+  startFerrymail,
+  waitForFile,
+  type Ferrymail,
+} from '../helpers/ferrymail.js';
 import { imapMessages, imapSubjects, startDovecot, type Dovecot } from '../helpers/dovecot.js';
 import { swaksSend, swaksTranscript } from '../helpers/swaks.js';
 import { makeTempDir, removeDir, waitFor } from '../helpers/proc.js';
@@ -18,12 +26,13 @@ import { makeTempDir, removeDir, waitFor } from '../helpers/proc.js';
 const skip = interopSkip('dovecot-imapd', 'dovecot-lmtpd', 'python3', 'swaks') ?? (await ferrymailSkip());
 const NOBODY = 65534;
 
-describe('Dovecot <-> ferrymail', { skip, timeout: 50_000 }, () => {
+describe('Dovecot <-> ferrymail', { timeout: 50_000 }, () => {
   let shared: string;
   let dv: Dovecot;
   let fm: Ferrymail;
 
   before(async () => {
+    if (skip) return; // hooks run even when every test is skipped
     // ferrymail's data_dir lives here so Dovecot can be told its mail root before ferrymail starts.
     shared = await makeTempDir('ferrymail-dovecot-data-', 0o755);
     const dataDir = path.join(shared, 'data');
@@ -32,8 +41,6 @@ describe('Dovecot <-> ferrymail', { skip, timeout: 50_000 }, () => {
     await chown(path.join(dataDir, 'mail'), NOBODY, NOBODY);
     dv = await startDovecot({ mailRoot: path.join(dataDir, 'mail'), uid: NOBODY, gid: NOBODY });
     fm = await startFerrymail({
-      uid: NOBODY,
-      gid: NOBODY,
       config: {
         data_dir: dataDir,
         domains: { local: ['fm.test'], relay: ['lmtp.test'] },
@@ -47,7 +54,7 @@ describe('Dovecot <-> ferrymail', { skip, timeout: 50_000 }, () => {
     if (shared) await removeDir(shared);
   });
 
-  it('Dovecot reads the Maildir ferrymail delivered into, over IMAP', async () => {
+  it('Dovecot reads the Maildir ferrymail delivered into, over IMAP', { skip }, async () => {
     const r = await swaksSend({
       port: fm.port,
       to: 'Alice@fm.test',
@@ -56,6 +63,7 @@ describe('Dovecot <-> ferrymail', { skip, timeout: 50_000 }, () => {
     });
     assert.equal(r.code, 0, swaksTranscript(r));
     await waitForFile(path.join(fm.maildir('fm.test', 'alice'), 'new'), 1, 15_000);
+    await chownTree(path.join(fm.dataDir, 'mail', 'fm.test'), NOBODY, NOBODY);
     const msgs = await imapMessages(dv.imapPort, 'alice@fm.test', dv.password);
     assert.equal(msgs.length, 1);
     assert.equal(msgs[0]?.subject, 'read me with imap');
@@ -64,7 +72,7 @@ describe('Dovecot <-> ferrymail', { skip, timeout: 50_000 }, () => {
     assert.doesNotMatch(msgs[0]?.flags ?? '', /\\Seen/, 'new mail is unseen');
   });
 
-  it('ferrymail delivers to Dovecot over LMTP, every recipient', async () => {
+  it('ferrymail delivers to Dovecot over LMTP, every recipient', { skip }, async () => {
     const r = await swaksSend({
       port: fm.port,
       to: ['dave@lmtp.test', 'Eve@lmtp.test'],

@@ -7,13 +7,19 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import tls from 'node:tls';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'smol-toml';
-import { FerrymailStartError, globFiles, startFerrymail, waitForFile } from '../helpers/ferrymail.js';
+import {
+  FerrymailStartError,
+  ferrymailSkip,
+  globFiles,
+  startFerrymail,
+  waitForFile,
+} from '../helpers/ferrymail.js';
 import { freePorts, isAlive, makeTempDir, removeDir } from '../helpers/proc.js';
 import { dialog, rawSession } from '../helpers/smtp-client.js';
-import { interopSkip } from '../helpers/interop.js';
+import { interopSkip, isCi, missingPackages, skipReason } from '../helpers/interop.js';
 import { makeSelfSignedCert } from '../helpers/tls.js';
 
 /** A stand-in for `ferrymail serve`: greets 220 on every listener of the TOML config it is given. */
@@ -95,6 +101,23 @@ describe('startFerrymail with a stub server', () => {
     await assert.rejects(readFile(fm.configPath), { code: 'ENOENT' });
   });
 
+  it('the uid option runs the server as that user, owning its data dir', async () => {
+    const own = await makeTempDir('ferrymail-harness-uid-', 0o755);
+    try {
+      const ownBin = path.join(own, 'stub.mjs');
+      await writeFile(ownBin, STUB, { mode: 0o644 });
+      const fm = await startFerrymail({ bin: ownBin, uid: 65534, gid: 65534 });
+      try {
+        const [marker] = await globFiles(fm.dataDir);
+        assert.equal((await stat(marker ?? '')).uid, 65534);
+      } finally {
+        await fm.close();
+      }
+    } finally {
+      await removeDir(own);
+    }
+  });
+
   it('string configs get {{PORTn}} and {{DATA_DIR}} filled', async () => {
     const fm = await startFerrymail({
       bin,
@@ -140,6 +163,17 @@ describe('startFerrymail with a stub server', () => {
       FerrymailStartError,
     );
     assert.ok(Date.now() - t0 < 8000);
+  });
+
+  it('ferrymailSkip gives a reason for a missing build or a server that will not start, none for one that does', async () => {
+    assert.match((await ferrymailSkip(path.join(dir, 'nope.js'))) ?? '', /is not built/);
+    const crash = path.join(dir, 'crash.mjs');
+    await writeFile(crash, "console.error('boom: no such key listeners.x'); process.exit(2);\n");
+    assert.match(
+      (await ferrymailSkip(crash)) ?? '',
+      /does not start yet: .*exited with code 2.*boom: no such key/,
+    );
+    assert.equal(await ferrymailSkip(bin), undefined);
   });
 
   it('a missing build is reported, not crashed on', async () => {
@@ -288,5 +322,35 @@ describe('small harness pieces', () => {
     } finally {
       await removeDir(dir);
     }
+  });
+});
+
+describe('interop skip policy', () => {
+  it('skips for a missing package outside CI, never under CI', () => {
+    assert.match(skipReason(['postfix'], {}) ?? '', /not installed: postfix/);
+    assert.match(skipReason(['postfix', 'swaks'], { CI: 'false' }) ?? '', /postfix, swaks/);
+    assert.equal(skipReason(['postfix'], { CI: 'true' }), undefined);
+    assert.equal(skipReason(['postfix'], { CI: '1' }), undefined);
+    assert.equal(skipReason([], {}), undefined);
+  });
+
+  it('reads CI the way CI services set it', () => {
+    assert.equal(isCi({ CI: 'true' }), true);
+    assert.equal(isCi({ CI: '' }), false);
+    assert.equal(isCi({ CI: '0' }), false);
+    assert.equal(isCi({}), false);
+  });
+
+  it('probes packages by their files', () => {
+    const missing = missingPackages([
+      'postfix',
+      'swaks',
+      'dovecot-imapd',
+      'dovecot-lmtpd',
+      'openssl',
+      'python3',
+    ]);
+    assert.ok(Array.isArray(missing));
+    assert.ok(missing.every((m) => typeof m === 'string'));
   });
 });

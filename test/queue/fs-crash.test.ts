@@ -21,7 +21,8 @@ async function runAndKill(dir: string, runMs: number): Promise<string[]> {
   let out = '';
   let err = '';
   proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
+  // 'close', not 'exit': lines still in the pipe when the child dies arrive after 'exit'.
+  const exited = new Promise<void>((resolve) => proc.on('close', () => resolve()));
   await new Promise<void>((resolve, reject) => {
     const giveUp = setTimeout(() => {
       proc.kill('SIGKILL');

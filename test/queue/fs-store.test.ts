@@ -142,8 +142,19 @@ test('a second writer gets QUEUE_LOCKED; a lock left by a dead process is taken 
   }));
 
 /** A real fs whose file writes can be made to fail: part of the bytes, then an errno. */
-function faultyFs(): { fs: QueueFs; fail: { write: string | null; sync: string | null } } {
-  const fail: { write: string | null; sync: string | null } = { write: null, sync: null };
+interface Faults {
+  write: string | null;
+  sync: string | null;
+  /** Fails creating a file (O_EXCL), as a full directory or inode table does. */
+  create: string | null;
+  /** Fails fsync of a directory. */
+  dirSync: string | null;
+  unlink: string | null;
+}
+
+function faultyFs(): { fs: QueueFs; fail: Faults } {
+  const fail: Faults = { write: null, sync: null, create: null, dirSync: null, unlink: null };
+  const boom = (code: string) => Object.assign(new Error(`${code}: simulated`), { code });
   const wrap = (fh: FileHandle): FileHandle =>
     new Proxy(fh, {
       get(target, prop, receiver) {
@@ -164,7 +175,12 @@ function faultyFs(): { fs: QueueFs; fail: { write: string | null; sync: string |
         }
         if (prop === 'datasync' && fail.sync) {
           return async () => {
-            throw Object.assign(new Error(`${fail.sync}: simulated`), { code: fail.sync });
+            throw boom(fail.sync!);
+          };
+        }
+        if (prop === 'sync' && fail.dirSync) {
+          return async () => {
+            throw boom(fail.dirSync!);
           };
         }
         const v = Reflect.get(target, prop, receiver);
@@ -172,9 +188,15 @@ function faultyFs(): { fs: QueueFs; fail: { write: string | null; sync: string |
       },
     });
   const fs: QueueFs = {
-    open: async (p, f) => wrap(await fsp.open(p, f)),
+    open: async (p, f) => {
+      if (fail.create && f.includes('x')) throw boom(fail.create);
+      return wrap(await fsp.open(p, f));
+    },
     readdir: (p) => fsp.readdir(p),
-    unlink: (p) => fsp.unlink(p),
+    unlink: async (p) => {
+      if (fail.unlink) throw boom(fail.unlink);
+      return fsp.unlink(p);
+    },
     mkdir: (p, o) => fsp.mkdir(p, o),
     readFile: (p, e) => fsp.readFile(p, e),
   };
@@ -263,7 +285,7 @@ test('dead segments are deleted and live messages are copied out of mostly dead 
     await r.close();
   }));
 
-test('a reader opening while the writer appends, rolls and deletes segments sees every acknowledged message', () =>
+test('a reader opening while the writer rolls and deletes segments sees every acknowledged message', () =>
   withDir(async (dir) => {
     const w = new FsQueueStore(dir, { segmentBytes: 16 * 1024 });
     await w.open();
@@ -300,4 +322,30 @@ test('a reader opening while the writer appends, rolls and deletes segments sees
       await writer;
       await w.close();
     }
+  }));
+
+test('a segment that cannot be created or made durable fails its batch; the next roll works', () =>
+  withDir(async (dir) => {
+    const { fs, fail } = faultyFs();
+    const s = new FsQueueStore(dir, { fs, segmentBytes: 1024 });
+    await s.open();
+    await s.put(envelope('G1'), body('G1', 2000));
+    fail.create = 'ENOSPC';
+    await assert.rejects(s.put(envelope('G2'), body('G2')), { code: 'ENOSPC' });
+    fail.create = null;
+    // The directory fsync fails and the half-made file cannot even be removed.
+    fail.dirSync = 'EIO';
+    fail.unlink = 'EIO';
+    await assert.rejects(s.put(envelope('G3'), body('G3')), { code: 'EIO' });
+    fail.dirSync = null;
+    fail.unlink = null;
+    await s.put(envelope('G4'), body('G4'));
+    await s.close();
+    const r = await reopen(dir);
+    assert.deepEqual(
+      (await r.list()).map((m) => m.envelope.id),
+      ['G1', 'G4'],
+    );
+    assert.deepEqual(await r.readMessage('G4'), bodyBytes('G4'));
+    await r.close();
   }));

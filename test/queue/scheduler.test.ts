@@ -107,7 +107,7 @@ test('deferred recipients are retried on the backoff schedule (5m, 10m, 20m) unt
   assert.deepEqual(h.finals, [{ id: 'B1', failed: [], delivered: [0], delayed: [] }]);
 });
 
-test('mixed outcomes: onFinal once per newly final recipient; removed when the last one is final', async () => {
+test('mixed outcomes: onFinal once per newly final recipient; removed once all are final', async () => {
   let round = 0;
   const h = setup(async (_m, _d, indices) => {
     round++;
@@ -374,5 +374,16 @@ test('a message left done by a crash before its removal is removed without a new
   await h.scheduler.runOnce();
   assert.equal(await h.store.get('O1'), null);
   assert.equal(calls, 0);
+  assert.deepEqual(h.finals, []);
+});
+
+test('a message deleted by the operator during its attempt is dropped quietly', async () => {
+  const h = setup(async (_m, _d, indices) => {
+    await h.store.remove('P1');
+    return indices.map(ok);
+  });
+  await h.store.put(envelope('P1', 1, T0), body('P1'));
+  await h.scheduler.runOnce();
+  assert.deepEqual(h.errors, []);
   assert.deepEqual(h.finals, []);
 });

@@ -193,11 +193,11 @@ test('special paths: null and Postmaster', () => {
 test('parsePath starts at pos and reports the index after >', () => {
   const line = 'FROM:<a@b.test> SIZE=1';
   const r = parsePath(line, 5, ASCII);
-  assert.ok(r.ok);
+  assert.ok(r.ok, 'r.ok');
   assert.equal(r.end, 15);
   assert.equal(line.slice(r.end), ' SIZE=1');
   const q = parsePath('x<"a>b"@c.test>rest', 1, ASCII);
-  assert.ok(q.ok);
+  assert.ok(q.ok, 'q.ok');
   assert.equal(q.end, 15);
 });
 
@@ -263,7 +263,14 @@ const INVALID: [string, boolean, PathError['code'], string, string][] = [
   ['<user@192.0.2.1>', false, 501, '5.1.3', 'address as a literal'],
   ['<user@1234>', false, 501, '5.1.3', 'not a domain name'],
   ['<user@xn--zz.com>', false, 501, '5.1.3', 'not a valid A-label'],
-  ['<user@ＭＵＮＣＨＥＮ.de>', true, 501, '5.1.3', 'not a valid internationalized domain name'],
+  [
+    '<user@ＭＵＮＣＨＥＮ.de>',
+    true,
+    501,
+    '5.1.3',
+    "'???????.de' is not a valid internationalized domain name",
+  ],
+  ['<user@ü.123>', true, 501, '5.1.3', "'?.123' is not a valid internationalized domain name"],
   ['<user@bücher。de>', true, 501, '5.1.3', 'not a valid internationalized domain name'],
   ['<user@a\u0301.com>', true, 501, '5.1.3', 'not a valid internationalized domain name'],
   ['<user@bü_cher.de>', true, 501, '5.1.3', "'_'"],
@@ -320,27 +327,27 @@ test('invalid paths give the expected code, enhanced code and reason', () => {
     assert.equal(r.error.code, code, `${JSON.stringify(input)}: ${r.error.text}`);
     assert.equal(r.error.enhanced, enhanced, JSON.stringify(input));
     assert.ok(r.error.text.includes(text), `${JSON.stringify(input)}: '${r.error.text}' lacks '${text}'`);
-    assert.doesNotMatch(r.error.text, /[\r\n\x00]/, 'reply text must be printable');
+    assert.match(r.error.text, /^[\x20-\x7e]+$/, 'reply text must be printable ASCII');
   }
 });
 
 test('sender role uses 5.1.7 and says sender; recipient role 5.1.3', () => {
   const s = parsePath('<a..b@x.test>', 0, { utf8: false, role: 'sender' });
-  assert.ok(!s.ok);
+  assert.ok(!s.ok, '!s.ok');
   assert.deepEqual(s.error, {
     code: 501,
     enhanced: '5.1.7',
     text: 'Bad sender address syntax: local part has two dots in a row',
   });
   const r = parsePath('<a..b@x.test>', 0, { utf8: false, role: 'recipient' });
-  assert.ok(!r.ok);
+  assert.ok(!r.ok, '!r.ok');
   assert.deepEqual(r.error, {
     code: 501,
     enhanced: '5.1.3',
     text: 'Bad recipient address syntax: local part has two dots in a row',
   });
   const l = parsePath(`<${'a'.repeat(65)}@x.test>`, 0, { utf8: false, role: 'sender' });
-  assert.ok(!l.ok);
+  assert.ok(!l.ok, '!l.ok');
   assert.deepEqual([l.error.code, l.error.enhanced], [553, '5.1.7']);
 });
 
@@ -380,7 +387,7 @@ test('length limits: local part 64, label 63, domain 255, path 256 octets', () =
   bad(`<${label(64)}@${domainOf(190)}>`, 501, 'path longer than 256 octets');
   bad(`<@${domainOf(200)}:${label(10)}@${domainOf(60)}>`, 501, 'path longer than 256 octets');
   // Domain limit (no path around it, which alone would be over 256).
-  assert.ok(parseMailbox(`a@${domainOf(255)}`, ASCII));
+  assert.ok(parseMailbox(`a@${domainOf(255)}`, ASCII), 'parseMailbox(`a@${domainOf(255)}`, ASCII)');
   assert.equal(parseMailbox(`a@${domainOf(256)}`, ASCII), null);
   assert.equal(isValidDomainName(domainOf(255), false), true);
   assert.equal(isValidDomainName(domainOf(256), false), false);
@@ -561,12 +568,12 @@ test('property: parsePath never throws and errors are well-formed', () => {
     fc.property(noisy, fc.nat(3), fc.boolean(), (s, pos, utf8) => {
       const r = parsePath(s, pos, { utf8 });
       if (r.ok) {
-        assert.ok(r.end > pos && r.end <= s.length);
+        assert.ok(r.end > pos && r.end <= s.length, 'r.end > pos && r.end <= s.length');
         assert.equal(s[r.end - 1], '>');
       } else {
-        assert.ok([501, 553].includes(r.error.code));
+        assert.ok([501, 553].includes(r.error.code), '[501, 553].includes(r.error.code)');
         assert.match(r.error.enhanced, /^5\.\d\.\d$/);
-        assert.doesNotMatch(r.error.text, /[\r\n\x00]/);
+        assert.match(r.error.text, /^[\x20-\x7e]+$/);
       }
     }),
     { numRuns: 2000 },

@@ -162,10 +162,10 @@ test('parseRcptArg accepts', () => {
     assert.deepEqual(r.params, params, arg);
   }
   const pm = parseRcptArg('TO:<PostMaster>', ASCII);
-  assert.ok(pm.ok);
+  assert.ok(pm.ok, 'pm.ok');
   assert.deepEqual(pm.path, { kind: 'postmaster', raw: 'PostMaster' });
   const routed = parseRcptArg('TO:<@other.test:user@local.test>', ASCII);
-  assert.ok(routed.ok && routed.path.kind === 'mailbox');
+  assert.ok(routed.ok && routed.path.kind === 'mailbox', 'routed.ok && routed.path.kind === mailbox');
   assert.deepEqual(routed.path.route, ['other.test']);
   assert.equal(routed.path.mailbox.domain, 'local.test');
 });
@@ -313,8 +313,8 @@ test('property: parseMailArg/parseRcptArg/parseHeloArg never throw', () => {
     fc.property(text, fc.boolean(), (s, utf8) => {
       for (const r of [parseMailArg(s, { utf8 }), parseRcptArg(s, { utf8 })]) {
         if (!r.ok) {
-          assert.ok([501, 553, 555].includes(r.error.code));
-          assert.doesNotMatch(r.error.text, /[\r\n\x00]/);
+          assert.ok([501, 553, 555].includes(r.error.code), '[501, 553, 555].includes(r.error.code)');
+          assert.match(r.error.text, /^[\x20-\x7e]+$/);
         }
       }
       parseHeloArg(s);

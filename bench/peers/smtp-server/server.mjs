@@ -29,7 +29,10 @@ async function spoolMessage(stream, session) {
   const fh = await open(tmp, 'wx', 0o600);
   let ok = false;
   try {
-    const env = { from: session.envelope.mailFrom?.address ?? '', to: session.envelope.rcptTo.map((r) => r.address) };
+    const env = {
+      from: session.envelope.mailFrom?.address ?? '',
+      to: session.envelope.rcptTo.map((r) => r.address),
+    };
     await fh.write(JSON.stringify(env) + '\n');
     for await (const chunk of stream) await fh.write(chunk);
     if (stream.sizeExceeded) throw Object.assign(new Error('message too big'), { responseCode: 552 });
@@ -64,7 +67,9 @@ const server = new SMTPServer({
 });
 server.on('error', (err) => console.error('smtp-server error:', err.message));
 const version = createRequire(import.meta.url)('smtp-server/package.json').version;
-server.listen(port, '127.0.0.1', () => console.log(`smtp-server ${version} on 127.0.0.1:${port}, spool ${spool}`));
+server.listen(port, '127.0.0.1', () =>
+  console.log(`smtp-server ${version} on 127.0.0.1:${port}, spool ${spool}`),
+);
 for (const sig of ['SIGTERM', 'SIGINT']) {
   process.on(sig, () => {
     server.close(() => process.exit(0));
