@@ -3,7 +3,7 @@
 // ("N passed, N failed, N skipped") so CI and people read the same summary.
 // Usage: node scripts/run-tests.mjs [unit|interop|all]   (default: all but interop when not installed)
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync, readFileSync, mkdtempSync } from 'node:fs';
+import { readdirSync, statSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 
@@ -25,7 +25,8 @@ if (files.length === 0) {
   console.error('no test files found under ' + root);
   process.exit(1);
 }
-const tap = join(mkdtempSync(join(tmpdir(), 'ferrymail-tests-')), 'out.tap');
+const tapDir = mkdtempSync(join(tmpdir(), 'ferrymail-tests-'));
+const tap = join(tapDir, 'out.tap');
 const r = spawnSync(
   process.execPath,
   [
@@ -40,6 +41,7 @@ const r = spawnSync(
   { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, FERRYMAIL_TEST: '1' } },
 );
 const text = readFileSync(tap, 'utf8');
+rmSync(tapDir, { recursive: true, force: true });
 const num = (k) => Number((new RegExp(`^# ${k} (\\d+)$`, 'm').exec(text) ?? [])[1] ?? 0);
 const passed = num('pass');
 const failed = num('fail') + num('cancelled');
