@@ -5,7 +5,7 @@
  * its own beyond wiring, the bounce hook, and the process lifecycle (signals, reload).
  */
 import { join } from 'node:path';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat, chown, lchown, readdir } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import type { FerrymailConfig } from './config/schema.js';
 import { loadConfig } from './config/load.js';
@@ -28,7 +28,7 @@ import { LmtpTransport } from './sender/lmtp.js';
 import { DnsMxResolver } from './router/resolver.js';
 import { Router } from './router/router.js';
 import { Dispatcher } from './delivery/dispatcher.js';
-import { SmtpServer, type BoundListener } from './receiver/server.js';
+import { SmtpServer, ServerError, type BoundListener } from './receiver/server.js';
 import { rcptPolicy } from './receiver/rcpt-policy.js';
 import { PickupCollector } from './cli/pickup.js';
 import { startControlServer, type ControlServer } from './control/server.js';
@@ -70,7 +70,6 @@ export async function startApp(config: FerrymailConfig, opts: StartOptions = {})
   await mkdir(dataDir, { recursive: true });
 
   const store = new FsQueueStore(join(dataDir, 'queue'));
-  await store.open();
   const ids = new QueueIdGenerator();
 
   const domains = new DomainPolicy({ local: config.domains.local, relay: config.domains.relay });
@@ -277,14 +276,20 @@ export async function startApp(config: FerrymailConfig, opts: StartOptions = {})
     },
   });
 
+  // Bind first (ports below 1024 need root), then drop privileges, then touch the data: every
+  // file the server writes from here on belongs to the unprivileged user. Connections that
+  // arrive meanwhile wait in the server until release().
   let listeners: BoundListener[];
   try {
-    listeners = await server.start();
+    listeners = await server.start({ hold: true });
+    await dropPrivileges(config, dataDir, log);
+    await store.open();
   } catch (err) {
     await server.stop(0);
-    await store.close();
+    await store.close().catch(() => undefined);
     throw err;
   }
+  server.release();
   if (opts.deliver !== false) scheduler.start();
 
   const pickup = new PickupCollector(join(dataDir, 'pickup'), sink, {
@@ -347,6 +352,51 @@ export async function startApp(config: FerrymailConfig, opts: StartOptions = {})
       log.info({}, 'stopped');
     },
   };
+}
+
+/**
+ * Run as `config.user` / `config.group` once the listeners are bound. The data folder is handed to
+ * that user first (recursively, only when it is not theirs yet) so the queue and Maildirs stay
+ * writable. A clear error when the user does not exist or we are not root.
+ */
+async function dropPrivileges(config: FerrymailConfig, dataDir: string, log: Logger): Promise<void> {
+  if (config.user === undefined) return;
+  if (typeof process.getuid !== 'function' || typeof process.setuid !== 'function') return;
+  const target = config.user;
+  if (process.getuid() !== 0) {
+    throw new ServerError(
+      `config key "user" asks to run as ${target}, but ferrymail was not started as root; start it as root or remove "user"`,
+      'PRIVILEGES',
+    );
+  }
+  let uid: number;
+  let gid: number;
+  try {
+    const { execFileSync } = await import('node:child_process');
+    uid = Number(execFileSync('id', ['-u', target], { encoding: 'utf8' }).trim());
+    gid = Number(execFileSync('id', ['-g', target], { encoding: 'utf8' }).trim());
+    if (config.group !== undefined) {
+      const line = execFileSync('getent', ['group', config.group], { encoding: 'utf8' }).trim();
+      gid = Number(line.split(':')[2]);
+    }
+  } catch {
+    throw new ServerError(`config key "user" (or "group") names ${target}${config.group ? '/' + config.group : ''}, which does not exist on this machine`, 'PRIVILEGES');
+  }
+  const st = await stat(dataDir);
+  if (st.uid !== uid) await chownTree(dataDir, uid, gid);
+  process.setgroups?.([gid]);
+  process.setgid?.(gid);
+  process.setuid(uid);
+  log.info({ user: target, uid, gid }, 'dropped privileges');
+}
+
+async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
+  await chown(dir, uid, gid);
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) await chownTree(p, uid, gid);
+    else await lchown(p, uid, gid);
+  }
 }
 
 /** `ferrymail serve`: run until SIGTERM/SIGINT; SIGHUP reloads the config (a bad one keeps the old). */

@@ -99,7 +99,8 @@ export class SmtpServer {
   }
 
   /** Bind every listener; rejects with a clear ServerError (port taken, not allowed) before serving. */
-  async start(): Promise<BoundListener[]> {
+  async start(opts: { hold?: boolean } = {}): Promise<BoundListener[]> {
+    this.holding = opts.hold === true;
     const bound: BoundListener[] = [];
     for (const l of this.opts.listeners) {
       if (l.mode === 'submissions' && !this.secureContext) {
@@ -147,6 +148,8 @@ export class SmtpServer {
 
   /** Stop accepting; 421 to idle sessions; wait up to graceMs for transactions; then cut the rest. */
   async stop(graceMs = 10_000): Promise<void> {
+    for (const [sock] of this.held) sock.destroy();
+    this.held = [];
     // Listeners stay open during the grace period so that new clients hear 421 (and retry
     // elsewhere) rather than a refused connection.
     this.stopping = true;
@@ -162,7 +165,23 @@ export class SmtpServer {
     this.secureContext = tls.createSecureContext({ cert, key });
   }
 
+  private holding = false;
+  private held: [net.Socket, ListenerSpec][] = [];
+
+  /** Start serving connections held since start({ hold: true }). */
+  release(): void {
+    this.holding = false;
+    const held = this.held;
+    this.held = [];
+    for (const [s, l] of held) if (!s.destroyed) this.accept(s, l);
+  }
+
   private accept(socket: net.Socket, l: ListenerSpec): void {
+    if (this.holding) {
+      socket.on('error', () => undefined);
+      this.held.push([socket, l]);
+      return;
+    }
     const ip = socket.remoteAddress ?? 'unknown';
     socket.setNoDelay(true);
     socket.on('error', () => undefined);
