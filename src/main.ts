@@ -197,18 +197,12 @@ export async function startApp(config: FerrymailConfig, opts: StartOptions = {})
   };
 
   const retry = config.queue.retry;
-  const first = retry[0] ?? 300_000;
   const scheduler = new Scheduler({
     store,
     deliver,
     onFinal,
     concurrency: config.queue.concurrency,
-    backoff: {
-      initialMs: first,
-      factor: retry.length > 1 ? Math.max(1, (retry[1] as number) / first) : 2,
-      maxMs: Math.max(first, retry[retry.length - 1] ?? first),
-      maxAgeMs: config.queue.max_age,
-    },
+    backoff: { schedule: retry, maxAgeMs: config.queue.max_age },
     ...(config.queue.delay_warning !== undefined ? { delayWarningMs: config.queue.delay_warning } : { delayWarningMs: 0 }),
     onError: (err, id) => log.error({ err: String(err), id }, 'queue error'),
   });

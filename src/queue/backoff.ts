@@ -22,6 +22,8 @@ export interface BackoffOptions {
   jitter: number;
   /** Queue lifetime: a message older than this fails its deferred recipients. @default 432000000 (5 days) */
   maxAgeMs: number;
+  /** Explicit delays, one per attempt, the last repeating; when set, initialMs/factor/maxMs are not used. */
+  schedule?: readonly number[];
 }
 
 export const DEFAULT_BACKOFF: Readonly<BackoffOptions> = Object.freeze({
@@ -46,6 +48,9 @@ export function backoffOptions(partial: Partial<BackoffOptions> = {}): BackoffOp
   check('maxMs', Number.isFinite(o.maxMs) && o.maxMs >= o.initialMs, 'a number of ms >= initialMs');
   check('jitter', Number.isFinite(o.jitter) && o.jitter >= 0 && o.jitter < 1, 'a number in [0, 1)');
   check('maxAgeMs', Number.isFinite(o.maxAgeMs) && o.maxAgeMs > 0, 'a positive number of ms');
+  if (o.schedule !== undefined) {
+    check('schedule', o.schedule.every((x) => Number.isFinite(x) && x > 0), 'a list of positive numbers of ms');
+  }
   return o;
 }
 
@@ -64,6 +69,12 @@ export function nextAttemptDelay(
     );
   }
   const o = backoffOptions(options);
+  const steps = o.schedule;
+  if (steps !== undefined && steps.length > 0) {
+    // An explicit schedule (config `queue.retry`): step k waits steps[k]; the last one repeats.
+    const step = steps[Math.min(attempts, steps.length) - 1] as number;
+    return Math.max(1, Math.round(step * (1 + o.jitter * (2 * random() - 1))));
+  }
   // Math.pow overflows to Infinity for huge attempt counts; min() then caps it cleanly.
   const base = Math.min(o.maxMs, o.initialMs * Math.pow(o.factor, attempts - 1));
   const scale = 1 + o.jitter * (2 * random() - 1);
