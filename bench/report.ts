@@ -377,7 +377,7 @@ ${mdTable(
 | Postfix, relaying | (latency only) the relaying smtpd: the queue file is fsynced, then \`smtp\` relays it to a quiet smtp-sink | | |
 | Haraka | loopback clients relay; its outbound queue file is fsynced before the 250; delivery **disabled** (\`outbound.ini\`) | the same queue, delivering to smtp-sink | |
 | smtp-server | nodemailer \`smtp-server\`, handler writes, **fsyncs** and renames the file, then 250 | | |
-| ferrymail | its queue log (250 only after the group commit's fdatasync), **relaying to a live smtp-sink at the same time** (it has no hold queue) | queue, then its sender-SMTP to smtp-sink | Maildir under \`data_dir/mail\` |
+| ferrymail | its queue log (250 only after the group commit's fdatasync), `[queue] hold = true`: durable, no delivery (the counterpart of Postfix's hold queue) | queue, then its sender-SMTP to smtp-sink | Maildir under \`data_dir/mail\` |
 
 ## (a) Durable accept rate
 

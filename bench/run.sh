@@ -37,7 +37,7 @@ skipped() { has "$SKIP" "$1"; }
 # ---- cleanup: everything we started, by the pids we recorded, and our Postfix instance ----
 cleanup() {
   local n
-  for n in nexthop sink quietsink smtp-server haraka-hold haraka-mta ferrymail; do stop_one "$n"; done
+  for n in nexthop sink quietsink smtp-server haraka-hold haraka-mta ferrymail ferrymail-hold; do stop_one "$n"; done
   pf_stop
 }
 trap cleanup EXIT
@@ -60,7 +60,7 @@ install_postfix() {
 
 check_ports() {
   local p
-  for p in $P_CEILING $P_NEXTHOP $P_PF_MTA $P_PF_HOLD $P_HARAKA_HOLD $P_HARAKA_MTA $P_SS $P_FERRY; do
+  for p in $P_CEILING $P_NEXTHOP $P_PF_MTA $P_PF_HOLD $P_HARAKA_HOLD $P_HARAKA_MTA $P_SS $P_FERRY $P_FERRY_HOLD; do
     port_taken "$p" && die "port $p is already in use (another benchmark running?)"
   done
   return 0
@@ -93,7 +93,10 @@ sink_start
 quiet_start
 hk_start mta "$P_HARAKA_MTA"
 fm_config
-if has "$SERVERS" ferrymail; then fm_start || die "ferrymail did not start (see $FM/serve.log)"; fi
+if has "$SERVERS" ferrymail; then
+  fm_start || die "ferrymail did not start (see $FM/serve.log)"
+  fmh_start || die "ferrymail (hold) did not start (see $FMH/serve.log)"
+fi
 
 # the disk under every durable queue, before and after (a shared machine's disk drifts)
 disk_probe() {

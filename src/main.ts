@@ -284,7 +284,8 @@ export async function startApp(config: FerrymailConfig, opts: StartOptions = {})
     throw err;
   }
   server.release();
-  if (opts.deliver !== false) scheduler.start();
+  if (config.queue.hold) log.warn({}, 'queue.hold is set: mail is accepted and queued, and nothing is delivered');
+  else if (opts.deliver !== false) scheduler.start();
 
   const pickup = new PickupCollector(join(dataDir, 'pickup'), sink, {
     hostname: config.hostname,

@@ -21,7 +21,8 @@ P_PF_HOLD=26011     # Postfix smtpd -> queue -> hold (durable accept, no deliver
 P_HARAKA_HOLD=26020 # Haraka outbound queue (fsync per message), delivery paused
 P_HARAKA_MTA=26021  # Haraka outbound queue (fsync per message), delivering to P_NEXTHOP
 P_SS=26030          # nodemailer smtp-server, fsync then 250
-P_FERRY=26040       # ferrymail
+P_FERRY=26040       # ferrymail: queue, then delivers (relay and local runs)
+P_FERRY_HOLD=26041  # ferrymail with [queue] hold = true (durable accept, no delivery; like Postfix's hold)
 
 FROM_ADDR=bench@sender.test
 REMOTE_RCPT=user@example.net   # relay runs: routed to P_NEXTHOP by every MTA

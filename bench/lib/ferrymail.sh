@@ -68,3 +68,19 @@ fm_delivered() { find "$FM/data/mail" -path '*/new/*' -type f 2>/dev/null | wc -
 
 # between runs: empty the mailboxes' new/ folders (the Maildirs themselves stay)
 fm_purge_mail() { find "$FM/data/mail" -path '*/new/*' -type f -delete 2> /dev/null; return 0; }
+
+# ---- the hold instance: durable accept only, as Postfix's hold queue (accept and latency runs) ----
+FMH=$RUN/ferrymail-hold
+
+fmh_start() {
+  rm -rf "$FMH/data"
+  mkdir -p "$FMH"
+  [ -f "$FM/ferrymail.toml" ] || fm_config
+  sed -e "s#^data_dir = .*#data_dir = \"$FMH/data\"#" -e "s#127.0.0.1:$P_FERRY\"#127.0.0.1:$P_FERRY_HOLD\"#" \
+    "$FM/ferrymail.toml" > "$FMH/ferrymail.toml"
+  printf '\n[queue]\nhold = true\n' >> "$FMH/ferrymail.toml"
+  start_bg ferrymail-hold "$FMH/serve.log" node "$FERRY_MAIN" serve --config "$FMH/ferrymail.toml"
+  wait_port "$P_FERRY_HOLD" 30 || { tail -20 "$FMH/serve.log" >&2; return 1; }
+}
+
+fmh_stop() { stop_one ferrymail-hold; wait_port_free "$P_FERRY_HOLD" 10; }

@@ -43,6 +43,7 @@ server_port() { # KIND SERVER
     accept:postfix) echo "$P_PF_HOLD" ;;
     accept:haraka) echo "$P_HARAKA_HOLD" ;;
     accept:smtp-server) echo "$P_SS" ;;
+    accept:ferrymail) echo "$P_FERRY_HOLD" ;;
     *:postfix) echo "$P_PF_MTA" ;;
     *:haraka) echo "$P_HARAKA_MTA" ;;
     *:ferrymail) echo "$P_FERRY" ;;
@@ -63,6 +64,10 @@ server_reset() {
     smtp-server) find "$RUN/smtp-server/spool" -type f -delete 2> /dev/null ;;
     ferrymail)
       fm_purge_mail
+      # the hold instance keeps what it accepts (a few MB a run) and stays up and warm, as Postfix
+      if ! kill -0 "$(pid_of ferrymail-hold)" 2> /dev/null; then
+        fmh_start || die "ferrymail (hold) did not start (see $FMH/serve.log)"
+      fi
       if ! fm_alive; then
         log "ferrymail is not running: restarting it (see $FM/serve.log)"
         fm_start || die "ferrymail did not start (see $FM/serve.log)"
@@ -176,7 +181,7 @@ server_root() {
     postfix) pf_master_pid ;;
     haraka) pid_of haraka-hold ;;
     smtp-server) pid_of smtp-server ;;
-    ferrymail) pid_of ferrymail ;;
+    ferrymail) pid_of ferrymail-hold ;;
   esac
 }
 mem_of() { "$TSX" "$BENCH_DIR/tools/memsample.ts" "$(server_root "$1")"; }
@@ -190,7 +195,7 @@ mem_run() {
     postfix) pf_stop; pf_start ;;
     haraka) hk_stop hold "$P_HARAKA_HOLD"; hk_start hold "$P_HARAKA_HOLD" ;;
     smtp-server) ss_stop; ss_start ;;
-    ferrymail) fm_stop; fm_start || return 0 ;;
+    ferrymail) fmh_stop; fmh_start || return 0 ;;
   esac
   sleep 2
   read -r n0 r0 p0 < <(mem_of "$server")

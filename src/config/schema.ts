@@ -378,11 +378,18 @@ export const SCHEMA = {
             'Tell the sender (a "delayed" DSN) once a recipient has waited this long. `"0"` turns it off.',
         },
         concurrency: { type: 'integer', default: 20, min: 1, description: 'Deliveries in progress at once.' },
+        hold: {
+          type: 'boolean',
+          default: false,
+          description:
+            'Accept and queue mail durably but deliver none of it (maintenance, a holding backup MX; like ' +
+            "Postfix's hold queue or Exim's queue_only). Set it back to false and send SIGHUP to deliver.",
+        },
       },
     },
     log: {
       type: 'table',
-      description: 'Logging (to stderr).',
+      description: 'Logging (JSON lines on stdout; short readable lines when stdout is a terminal).',
       fields: {
         level: {
           type: 'string',

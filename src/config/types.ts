@@ -71,6 +71,8 @@ export interface QueueConfig {
   /** ms: send a "delayed" DSN once a recipient has waited this long; undefined: never. */
   delay_warning?: number;
   concurrency: number;
+  /** Queue everything, deliver nothing. */
+  hold: boolean;
 }
 
 export interface FerrymailConfig {
