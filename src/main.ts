@@ -212,7 +212,7 @@ export async function startApp(config: FerrymailConfig, opts: StartOptions = {})
     ids,
     onCommitted: (id) => {
       metrics.accepted.inc();
-      scheduler.enqueued(id);
+      if (!config.queue.hold) scheduler.enqueued(id);
     },
   });
   sinkRef = sink;
@@ -302,7 +302,11 @@ export async function startApp(config: FerrymailConfig, opts: StartOptions = {})
     control = await startControlServer(join(dataDir, 'control.sock'), {
       list: () => store.list(),
       show: async (id) => (await store.get(id)) ?? undefined,
-      flush: () => scheduler.flush(),
+      flush: async () => {
+        if (!config.queue.hold) return scheduler.flush();
+        log.warn({}, 'queue flush ignored: queue.hold is set (nothing is delivered until it is lifted)');
+        return 0;
+      },
       remove: async (idsToRemove) => {
         const removed: string[] = [];
         const missing: string[] = [];
