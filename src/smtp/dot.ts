@@ -112,8 +112,9 @@ export class DotDecoder {
           const lf = lfPos;
           const cr = crPos;
           if (cr >= 0 && (lf < 0 || cr < lf - 1)) {
-            // A CR that is not right before an LF (yet): handle it byte-wise.
-            this.countLine(cr - i);
+            // A CR that is not right before an LF (yet): handle it byte-wise. The CR counts
+            // toward the line length here, whatever the chunking (the fast path counts it too).
+            this.countLine(cr + 1 - i);
             i = cr + 1;
             this.state = S.Cr;
             break;
@@ -137,8 +138,8 @@ export class DotDecoder {
         }
         case S.Cr: {
           const c = buf[i] as number;
-          this.countLine(1);
           if (c === LF) {
+            this.countLine(1);
             i++;
             this.state = S.LineStart;
           } else {

@@ -115,3 +115,31 @@ test('encoder normalises bare CR/LF and never emits a smuggling sequence', () =>
   assert.equal(dotEncode(Buffer.from('.a\r\n')).toString(), '..a\r\n.\r\n');
   assert.equal(dotEncode(Buffer.from('a\n.\nb\r.\rc')).toString(), 'a\r\n..\r\nb\r\n..\r\nc\r\n.\r\n');
 });
+
+test('line length is the same whatever the chunking (a CR ending a chunk counts)', () => {
+  const line = Buffer.from('x'.repeat(999) + '\r\n.\r\n');
+  for (const cut of [0, 500, 999, 1000, 1001]) {
+    assert.equal(decode(line, [cut], { maxLineLength: 1000 }).d.defect, 'long-line', `cut at ${cut}`);
+  }
+  const ok = Buffer.from('x'.repeat(998) + '\r\n.\r\n');
+  for (const cut of [0, 998, 999, 1000]) {
+    assert.equal(decode(ok, [cut], { maxLineLength: 1000 }).d.defect, null, `cut at ${cut}`);
+  }
+  const tiny = Buffer.from([4, 13, 10]);
+  assert.equal(decode(tiny, [1, 2], { maxLineLength: 2 }).d.longLine, decode(tiny, [], { maxLineLength: 2 }).d.longLine);
+});
+
+test('property: line-length verdict does not depend on chunking', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.constantFrom(13, 10, 46, 97), { maxLength: 40 }),
+      fc.array(fc.nat(40), { maxLength: 6 }),
+      fc.integer({ min: 2, max: 8 }),
+      (bytes, cuts, max) => {
+        const buf = Buffer.from(bytes);
+        assert.equal(decode(buf, cuts, { maxLineLength: max }).d.longLine, decode(buf, [], { maxLineLength: max }).d.longLine);
+      },
+    ),
+    { numRuns: 3000 },
+  );
+});
