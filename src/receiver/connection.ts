@@ -102,7 +102,29 @@ export class Connection {
   private receive(chunk: Buffer): void {
     if (this.mode === 'closed') return;
     this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    if (this.mode === 'command' && this.tricklingTooLong()) return;
     this.process();
+  }
+
+  /** When the current partial command line started arriving (0: none pending). */
+  private partialSince = 0;
+
+  /**
+   * A command line must arrive within the command timeout, not merely one byte per timeout:
+   * otherwise a client trickling a byte a second holds a slot for as long as it likes (slowloris).
+   */
+  private tricklingTooLong(): boolean {
+    const now = Date.now();
+    const buf = this.pending;
+    if (buf === null || buf.length === 0 || buf.indexOf(LF) >= 0) {
+      this.partialSince = 0;
+      return false;
+    }
+    if (this.partialSince === 0) this.partialSince = now;
+    if (now - this.partialSince <= this.opts.commandTimeoutMs) return false;
+    this.apply(this.session.timeout());
+    this.flush();
+    return true;
   }
 
   /** Run the input we hold until it is used up or an action makes us wait. */

@@ -90,3 +90,20 @@ test('a client that never reads its replies does not grow our memory without bou
   c.end();
   await srv.server.stop(100);
 });
+
+test('a client trickling one byte at a time is cut off after the command timeout (slowloris)', async () => {
+  const srv = await startReceiver({ limits: { commandTimeoutMs: 300 } });
+  const c = await Raw.connect(srv.port);
+  await c.reply();
+  const started = Date.now();
+  let got = '';
+  const reading = c.reply(5000).then((r) => (got = r));
+  for (let i = 0; i < 40 && got === ''; i++) {
+    c.send('N');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await reading;
+  assert.match(got, /^421 4\.4\.2 /);
+  assert.ok(Date.now() - started < 2000, 'cut off well before the line limit is reached');
+  await srv.server.stop(100);
+});
