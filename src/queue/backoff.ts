@@ -49,7 +49,11 @@ export function backoffOptions(partial: Partial<BackoffOptions> = {}): BackoffOp
   check('jitter', Number.isFinite(o.jitter) && o.jitter >= 0 && o.jitter < 1, 'a number in [0, 1)');
   check('maxAgeMs', Number.isFinite(o.maxAgeMs) && o.maxAgeMs > 0, 'a positive number of ms');
   if (o.schedule !== undefined) {
-    check('schedule', o.schedule.every((x) => Number.isFinite(x) && x > 0), 'a list of positive numbers of ms');
+    check(
+      'schedule',
+      o.schedule.every((x) => Number.isFinite(x) && x > 0),
+      'a list of positive numbers of ms',
+    );
   }
   return o;
 }

@@ -6,6 +6,7 @@
  * that got the same pid after a container restart; where /proc is missing, the pid alone decides.
  */
 
+import * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QueueError } from './store.js';
@@ -18,6 +19,15 @@ export interface QueueFs {
   mkdir(path: string, options: { recursive: true }): Promise<unknown>;
   readFile(path: string, encoding: 'utf8'): Promise<string>;
 }
+
+/** The real file system. */
+export const nodeFs: QueueFs = {
+  open: (path, flags) => fsp.open(path, flags),
+  readdir: (path) => fsp.readdir(path),
+  unlink: (path) => fsp.unlink(path),
+  mkdir: (path, options) => fsp.mkdir(path, options),
+  readFile: (path, encoding) => fsp.readFile(path, encoding),
+};
 
 export const LOCK_FILE = 'lock';
 

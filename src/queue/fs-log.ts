@@ -6,10 +6,18 @@
  * record of the batch is acknowledged together. A new segment is made durable (directory fsync)
  * before anything in it is acknowledged.
  *
+ * A record is either durable (acknowledged after the fdatasync) or lazy (acknowledged once
+ * written: it survives a process crash, and a system crash only together with the records after
+ * it). A batch of lazy records only is written without an fdatasync; the next durable record's
+ * fdatasync covers them, or, if none comes, a timer's (`syncIntervalMs`). Before the log moves to
+ * a new segment the old one is fdatasynced, so only the last segment ever holds undurable bytes.
+ *
  * Batches are written strictly one after another, so after a crash every byte past the first bad
- * record belongs to a batch that was never acknowledged. A batch that fails (ENOSPC, EDQUOT, EIO)
- * is cut off again (ftruncate to the last good end), rejected with the original error, and the
- * next batch starts at the good end: nothing half-acknowledged, and writing goes on afterwards.
+ * record belongs to a batch that was never acknowledged, or to lazy records whose loss the
+ * caller accepted (and then everything after them is lost too: the log stays a prefix). A batch
+ * that fails (ENOSPC, EDQUOT, EIO) is cut off again (ftruncate to the last good end), rejected
+ * with the original error, and the next batch starts at the good end: nothing half-acknowledged,
+ * and writing goes on afterwards.
  */
 
 import type { FileHandle } from 'node:fs/promises';
@@ -27,16 +35,22 @@ export interface Segment<E> {
   fh: FileHandle;
   /** Bytes of good records (the write position of the current segment). */
   size: number;
+  /** Bytes known durable (fdatasynced); `size` past it only after lazy records. */
+  synced: number;
   entries: Set<E>;
   liveBytes: number;
   readers: number;
   deleted: boolean;
 }
 
-/** A record waiting for the committer; `durable` runs synchronously once its batch is fsynced. */
+/**
+ * A record waiting for the committer. `durable` runs synchronously once its batch is written and,
+ * when `sync` is true, fdatasynced (a lazy record, `sync` false, is acknowledged once written).
+ */
 export interface Pending<E> {
   bufs: Buffer[];
   bytes: number;
+  sync: boolean;
   durable: (seg: Segment<E>, offset: number) => void;
   fail: (err: unknown) => void;
 }
@@ -44,6 +58,8 @@ export interface Pending<E> {
 export interface SegmentLogOptions {
   segmentBytes: number;
   maxBatchBytes: number;
+  /** Longest time lazy records stay written but not fdatasynced. */
+  syncIntervalMs: number;
 }
 
 /** Writes all of `bufs` at `position`, going on after short writes (a full disk often takes part first). */
@@ -78,6 +94,7 @@ export class SegmentLog<E> {
   #queue: Pending<E>[] = [];
   #running: Promise<void> | null = null;
   #nextSeq = 0;
+  #syncTimer: NodeJS.Timeout | null = null;
 
   /**
    * `afterCommit` runs inside the committer after every batch (compaction: it must be cheap when
@@ -106,6 +123,7 @@ export class SegmentLog<E> {
       path,
       fh,
       size: 0,
+      synced: 0,
       entries: new Set(),
       liveBytes: 0,
       readers: 0,
@@ -115,12 +133,18 @@ export class SegmentLog<E> {
     return seg;
   }
 
-  /** Appends one record; resolves once it is durable (after `durable` ran). */
-  append(bufs: Buffer[], bytes: number, durable: (seg: Segment<E>, offset: number) => void): Promise<void> {
+  /** Appends one record; resolves (after `durable` ran) once it is durable, or written if `sync` is false. */
+  append(
+    bufs: Buffer[],
+    bytes: number,
+    sync: boolean,
+    durable: (seg: Segment<E>, offset: number) => void,
+  ): Promise<void> {
     return new Promise((resolve, reject) => {
       this.enqueue({
         bufs,
         bytes,
+        sync,
         durable: (seg, offset) => {
           durable(seg, offset);
           resolve();
@@ -138,6 +162,31 @@ export class SegmentLog<E> {
   /** Resolves once every queued record is written (or failed). */
   async drain(): Promise<void> {
     while (this.#running) await this.#running;
+  }
+
+  /** True while some acknowledged lazy record is not yet durable. */
+  get dirty(): boolean {
+    const cur = this.current;
+    return cur !== null && cur.synced < cur.size;
+  }
+
+  /** Makes every record written so far durable (resolves at once when nothing is pending). */
+  flush(): Promise<void> {
+    if (!this.dirty && !this.#running) return Promise.resolve();
+    return this.append([], 0, true, () => undefined);
+  }
+
+  /**
+   * fdatasyncs the current segment if lazy records made it dirty. Only from inside the committer
+   * (`afterCommit`), where no write runs at the same time; e.g. before deleting a segment whose
+   * last live message was removed by a lazy record.
+   */
+  async syncCurrent(): Promise<void> {
+    const cur = this.current;
+    if (!cur || cur.synced >= cur.size) return;
+    const end = cur.size;
+    await cur.fh.datasync();
+    cur.synced = Math.max(cur.synced, end);
   }
 
   /** Reads `length` bytes at `offset` of a segment, keeping its file open meanwhile. */
@@ -177,6 +226,8 @@ export class SegmentLog<E> {
   }
 
   async closeAll(): Promise<void> {
+    if (this.#syncTimer) clearTimeout(this.#syncTimer);
+    this.#syncTimer = null;
     for (const seg of this.segments) await seg.fh.close().catch(() => undefined);
     this.segments = [];
     this.current = null;
@@ -192,38 +243,54 @@ export class SegmentLog<E> {
           total += this.#queue[n]!.bytes;
           n++;
         }
-        await this.#commit(this.#queue.splice(0, n), total);
-        await this.afterCommit();
+        // Not after a failed batch: compaction would queue new copies that fail alike, in a loop.
+        if (await this.#commit(this.#queue.splice(0, n), total)) await this.afterCommit();
       }
     } finally {
       this.#running = null;
     }
   }
 
-  async #commit(batch: Pending<E>[], total: number): Promise<void> {
+  /** Writes one batch; false if it failed (every record of it rejected). */
+  async #commit(batch: Pending<E>[], total: number): Promise<boolean> {
+    const sync = batch.some((p) => p.sync);
     let seg: Segment<E>;
     try {
       const cur = this.current;
-      seg = cur && cur.size < this.options.segmentBytes ? cur : await this.#roll();
+      if (total === 0 && !cur) {
+        // A flush before any segment exists: nothing was ever written, so nothing to sync.
+        for (const p of batch) p.durable(null as never, 0);
+        return true;
+      }
+      if (cur && (total === 0 || cur.size < this.options.segmentBytes)) seg = cur;
+      else {
+        // Lazy records of the old segment must not outlive it undurable while the new one is synced.
+        await this.syncCurrent();
+        seg = await this.#roll();
+      }
     } catch (err) {
       for (const p of batch) p.fail(err);
-      return;
+      return false;
     }
     const start = seg.size;
     try {
-      await writeAll(
-        seg.fh,
-        batch.flatMap((p) => p.bufs),
-        start,
-      );
-      await seg.fh.datasync();
+      if (total > 0) {
+        await writeAll(
+          seg.fh,
+          batch.flatMap((p) => p.bufs),
+          start,
+        );
+      }
+      if (sync && seg.synced < start + total) await seg.fh.datasync();
     } catch (err) {
       // Nothing of this batch was acknowledged: cut it off so the next batch starts at a clean end.
-      await seg.fh.truncate(start).catch(() => undefined);
+      if (total > 0) await seg.fh.truncate(start).catch(() => undefined);
       for (const p of batch) p.fail(err);
-      return;
+      return false;
     }
     seg.size = start + total;
+    if (sync) seg.synced = seg.size;
+    else this.#armSyncTimer();
     let offset = start;
     for (const p of batch) {
       try {
@@ -233,6 +300,19 @@ export class SegmentLog<E> {
       }
       offset += p.bytes;
     }
+    return true;
+  }
+
+  /** Lazy records were written without an fdatasync: make sure one follows within `syncIntervalMs`. */
+  #armSyncTimer(): void {
+    if (this.#syncTimer) return;
+    this.#syncTimer = setTimeout(() => {
+      this.#syncTimer = null;
+      // A failed flush leaves the segment dirty; the next durable batch or lazy write tries again.
+      if (this.dirty) this.flush().catch(() => this.#armSyncTimer());
+    }, this.options.syncIntervalMs);
+    // Not keeping the process alive: close() flushes, and a process that exits is no system crash.
+    this.#syncTimer.unref();
   }
 
   async #roll(): Promise<Segment<E>> {
@@ -253,6 +333,7 @@ export class SegmentLog<E> {
       path,
       fh,
       size: 0,
+      synced: 0,
       entries: new Set(),
       liveBytes: 0,
       readers: 0,

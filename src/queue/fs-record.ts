@@ -52,29 +52,28 @@ export function encodeRecord(
   meta: object,
   data: readonly Buffer[] = [],
 ): { bufs: Buffer[]; bytes: number; metaBytes: number } {
-  const metaBuf = Buffer.from(JSON.stringify(meta), 'utf8');
+  const json = JSON.stringify(meta);
+  const metaBytes = Buffer.byteLength(json, 'utf8');
   let dataBytes = 0;
   for (const d of data) dataBytes += d.length;
   // Refuse here what the scanner would refuse on replay: a record must never be written unreadable.
-  if (metaBuf.length > MAX_META_BYTES) {
-    throw new RangeError(`Cannot queue: the envelope is ${metaBuf.length} bytes, over ${MAX_META_BYTES}`);
+  if (metaBytes > MAX_META_BYTES) {
+    throw new RangeError(`Cannot queue: the envelope is ${metaBytes} bytes, over ${MAX_META_BYTES}`);
   }
   if (dataBytes > 0xffffffff)
     throw new RangeError(`Cannot queue: the message is ${dataBytes} bytes, over 4 GiB`);
-  const header = Buffer.allocUnsafe(HEADER_BYTES);
-  header.writeUInt32BE(RECORD_MAGIC, 0);
-  header.writeUInt8(type, 4);
-  header.writeUInt32BE(metaBuf.length, 5);
-  header.writeUInt32BE(dataBytes, 9);
-  let crc = crc32(header.subarray(4, 13));
-  crc = crc32(metaBuf, crc);
+  // Header and meta in one buffer: one allocation and one iovec fewer per record.
+  const head = Buffer.allocUnsafe(HEADER_BYTES + metaBytes);
+  head.writeUInt32BE(RECORD_MAGIC, 0);
+  head.writeUInt8(type, 4);
+  head.writeUInt32BE(metaBytes, 5);
+  head.writeUInt32BE(dataBytes, 9);
+  head.write(json, HEADER_BYTES, 'utf8');
+  let crc = crc32(head.subarray(4, 13));
+  crc = crc32(head.subarray(HEADER_BYTES), crc);
   for (const d of data) crc = crc32(d, crc);
-  header.writeUInt32BE(crc >>> 0, 13);
-  return {
-    bufs: [header, metaBuf, ...data],
-    bytes: HEADER_BYTES + metaBuf.length + dataBytes,
-    metaBytes: metaBuf.length,
-  };
+  head.writeUInt32BE(crc >>> 0, 13);
+  return { bufs: [head, ...data], bytes: HEADER_BYTES + metaBytes + dataBytes, metaBytes };
 }
 
 export interface ScannedRecord {

@@ -8,6 +8,11 @@
  *   record appended to the current segment. One committer writes whatever is waiting as one
  *   batch, then ONE fdatasync, then resolves the whole batch; the directory is fsynced when a
  *   segment is created or deleted. N concurrent sessions share one fsync.
+ * - Lazy changes (`{ durable: false }`: the scheduler's states and removals after a delivery) are
+ *   acknowledged once written, and become durable with the next fdatasync (the next durable
+ *   change's, or at most `syncIntervalMs` later). The log is append-only, so a system crash loses
+ *   at most a suffix of them (a redelivery), never an older change while keeping a newer one. No
+ *   segment is deleted on the strength of a lazy removal before it is durable.
  * - Crash safety: a batch is acknowledged only after its fsync, and batches are written one after
  *   another, so after a crash everything past the first bad record of the last segment was never
  *   acknowledged: `open` truncates it. A write that fails (ENOSPC, EDQUOT, EIO) truncates back to
@@ -21,10 +26,10 @@
  * Leases live in memory only: after a restart every message is due again (at-least-once).
  */
 
-import * as fsp from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { RecentMessages } from './fs-cache.js';
 import { QueueIndex, type Entry, type Segment } from './fs-index.js';
-import { acquireLock, type QueueFs } from './fs-lock.js';
+import { acquireLock, nodeFs, type QueueFs } from './fs-lock.js';
 import { SegmentLog, syncDir } from './fs-log.js';
 import {
   encodeRecord,
@@ -37,18 +42,17 @@ import {
   type RemoveMeta,
   type StateMeta,
 } from './fs-record.js';
-import { checkEnvelope, initialStates, mergeStates, QueueError, type QueueStore } from './store.js';
+import {
+  checkEnvelope,
+  initialStates,
+  mergeStates,
+  QueueError,
+  type QueueStore,
+  type WriteOptions,
+} from './store.js';
 import type { Envelope, QueuedMessage, RecipientState } from './types.js';
 
 export type { QueueFs } from './fs-lock.js';
-
-const nodeFs: QueueFs = {
-  open: (path, flags) => fsp.open(path, flags),
-  readdir: (path) => fsp.readdir(path),
-  unlink: (path) => fsp.unlink(path),
-  mkdir: (path, options) => fsp.mkdir(path, options),
-  readFile: (path, encoding) => fsp.readFile(path, encoding),
-};
 
 export interface FsQueueStoreOptions {
   /** Replay without writing, truncating or locking (the CLI beside a running server). @default false */
@@ -59,6 +63,13 @@ export interface FsQueueStoreOptions {
   maxBatchBytes?: number;
   /** Compact the oldest segment when live data fills under this share of it or of the log. @default 0.5 */
   compactRatio?: number;
+  /** Longest time a lazy (`durable: false`) change stays undurable. @default 1000 */
+  syncIntervalMs?: number;
+  /**
+   * Bytes of just-stored messages kept in memory for their first delivery attempt (queue/fs-cache.ts);
+   * 0: none. @default 16777216 (16 MiB)
+   */
+  cacheBytes?: number;
   /** File-system operations (tests inject failures). @default node:fs/promises */
   fs?: QueueFs;
 }
@@ -76,6 +87,7 @@ export class FsQueueStore implements QueueStore {
   readonly #log: SegmentLog<Entry>;
   readonly #index = new QueueIndex();
   readonly #putting = new Set<string>();
+  readonly #recent: RecentMessages;
   #state: 'new' | 'open' | 'closed' = 'new';
   #unlock: (() => Promise<void>) | null = null;
   /** Problems found by `open` other than a torn tail of the last segment (real corruption). */
@@ -93,7 +105,11 @@ export class FsQueueStore implements QueueStore {
     if (!(this.#compactRatio >= 0 && this.#compactRatio <= 1)) {
       throw new RangeError(`Cannot use compactRatio ${this.#compactRatio}: it must be in [0, 1]`);
     }
-    const log = { segmentBytes, maxBatchBytes: this.#maxBatchBytes };
+    this.#recent = new RecentMessages(options.cacheBytes ?? 16 * 1024 * 1024);
+    const syncIntervalMs = options.syncIntervalMs ?? 1000;
+    if (!(syncIntervalMs >= 0 && syncIntervalMs < 2 ** 31))
+      throw new RangeError(`Cannot use syncIntervalMs ${syncIntervalMs}: it must be a number of ms >= 0`);
+    const log = { segmentBytes, maxBatchBytes: this.#maxBatchBytes, syncIntervalMs };
     this.#log = new SegmentLog<Entry>(this.#fs, dir, log, () =>
       this.#state === 'open' ? this.#compact() : Promise.resolve(),
     );
@@ -148,8 +164,9 @@ export class FsQueueStore implements QueueStore {
     };
     this.#putting.add(id);
     try {
-      await this.#log.append(rec.bufs, rec.bytes, (seg, offset) => {
+      await this.#log.append(rec.bufs, rec.bytes, true, (seg, offset) => {
         this.#index.place(msg, seg, offset + dataStart, rec.bytes);
+        this.#recent.add(id, data, msg.size);
       });
     } finally {
       this.#putting.delete(id);
@@ -178,10 +195,14 @@ export class FsQueueStore implements QueueStore {
     this.#checkOpen();
     const e = this.#index.get(id);
     if (!e) throw new QueueError('QUEUE_NOT_FOUND', `Cannot read message ${id}: it is not in the queue`);
-    return this.#log.read(e.seg, e.dataOffset, e.msg.size);
+    return this.#recent.take(id) ?? this.#log.read(e.seg, e.dataOffset, e.msg.size);
   }
 
-  async update(id: string, states: readonly RecipientState[]): Promise<QueuedMessage> {
+  async update(
+    id: string,
+    states: readonly RecipientState[],
+    options?: WriteOptions,
+  ): Promise<QueuedMessage> {
     this.#checkWritable();
     const e = this.#index.get(id);
     if (!e) throw new QueueError('QUEUE_NOT_FOUND', `Cannot update message ${id}: it is not in the queue`);
@@ -190,7 +211,7 @@ export class FsQueueStore implements QueueStore {
     const rec = encodeRecord(RECORD_STATE, meta);
     e.writes++;
     try {
-      await this.#log.append(rec.bufs, rec.bytes, () => {
+      await this.#log.append(rec.bufs, rec.bytes, options?.durable !== false, () => {
         // Merge into the state as of this record's place in the log, as replay will.
         const cur = this.#index.setStates(id, meta.recipients);
         if (cur) result = cur.msg;
@@ -201,7 +222,7 @@ export class FsQueueStore implements QueueStore {
     return structuredClone(result);
   }
 
-  async remove(id: string): Promise<boolean> {
+  async remove(id: string, options?: WriteOptions): Promise<boolean> {
     this.#checkWritable();
     const e = this.#index.get(id);
     if (!e) return false;
@@ -209,7 +230,10 @@ export class FsQueueStore implements QueueStore {
     const rec = encodeRecord(RECORD_REMOVE, meta);
     e.writes++;
     try {
-      await this.#log.append(rec.bufs, rec.bytes, () => this.#index.remove(id));
+      await this.#log.append(rec.bufs, rec.bytes, options?.durable !== false, () => {
+        this.#index.remove(id);
+        this.#recent.drop(id);
+      });
     } finally {
       e.writes--;
     }
@@ -232,8 +256,12 @@ export class FsQueueStore implements QueueStore {
     const wasOpen = this.#state === 'open';
     this.#state = 'closed';
     await this.#log.drain();
+    let failed: unknown = null;
+    // Lazy changes become durable before the files are let go.
+    if (wasOpen && !this.#readOnly) await this.#log.flush().catch((err: unknown) => (failed = err));
     await this.#log.closeAll();
     if (wasOpen && this.#unlock) await this.#unlock();
+    if (failed) throw failed;
   }
 
   #checkOpen(): void {
@@ -261,6 +289,7 @@ export class FsQueueStore implements QueueStore {
       }
       await this.#log.closeAll();
       this.#index.clear();
+      this.#recent.clear();
       this.warnings.length = 0;
     }
   }
@@ -285,6 +314,7 @@ export class FsQueueStore implements QueueStore {
         }
       });
       seg.size = result.end;
+      seg.synced = result.end;
       if (result.torn === undefined) continue;
       if (i < names.length - 1) {
         this.warnings.push(
@@ -293,9 +323,12 @@ export class FsQueueStore implements QueueStore {
       } else if (writable) {
         // The torn tail of a batch that was never acknowledged: cut it so new records follow good ones.
         await seg.fh.truncate(result.end);
-        await seg.fh.datasync();
       }
     }
+    // The last run may have died with lazy records written but not synced: replayed state is
+    // built upon (segments deleted, records appended), so it must be durable first.
+    const last = this.#log.segments.at(-1);
+    if (writable && last) await last.fh.datasync();
   }
 
   // ---- compaction (runs inside the committer after each batch) ----
@@ -324,6 +357,12 @@ export class FsQueueStore implements QueueStore {
         if (oldest.liveBytes < oldest.size * ratio || live < total * ratio) await this.#copyForward(oldest);
         return;
       }
+      // Its messages may be dead only through lazy records: those must not be lost once it is gone.
+      try {
+        await this.#log.syncCurrent();
+      } catch {
+        return;
+      }
       if (!(await this.#log.delete(oldest))) return;
       // Make each deletion durable before the next: a crash must never bring back an older segment alone.
       await this.#log.syncDir().catch(() => undefined);
@@ -339,7 +378,8 @@ export class FsQueueStore implements QueueStore {
       const id = e.msg.envelope.id;
       let data: Buffer;
       try {
-        data = await this.readMessage(id);
+        const kept = this.#recent.peek(id);
+        data = kept ? Buffer.from(kept) : await this.#log.read(e.seg, e.dataOffset, e.msg.size);
       } catch {
         continue;
       }
@@ -351,6 +391,7 @@ export class FsQueueStore implements QueueStore {
       this.#log.enqueue({
         bufs: rec.bufs,
         bytes: rec.bytes,
+        sync: true,
         durable: (to, offset) => {
           e.writes--;
           // Moved in place: callers awaiting other writes of this message hold this very object.

@@ -4,7 +4,15 @@
  * Nothing survives the process. Objects handed in or out are copied, as a real store would.
  */
 
-import { checkEnvelope, initialStates, mergeStates, pickDue, QueueError, type QueueStore } from './store.js';
+import {
+  checkEnvelope,
+  initialStates,
+  mergeStates,
+  pickDue,
+  QueueError,
+  type QueueStore,
+  type WriteOptions,
+} from './store.js';
 import type { Envelope, QueuedMessage, RecipientState } from './types.js';
 
 interface Entry {
@@ -74,7 +82,12 @@ export class MemoryQueueStore implements QueueStore {
     return Buffer.from(e.data);
   }
 
-  async update(id: string, states: readonly RecipientState[]): Promise<QueuedMessage> {
+  /** `options.durable` changes nothing here: nothing is durable. */
+  async update(
+    id: string,
+    states: readonly RecipientState[],
+    _options?: WriteOptions,
+  ): Promise<QueuedMessage> {
     this.#check();
     const e = this.#entries.get(id);
     if (!e) throw new QueueError('QUEUE_NOT_FOUND', `Cannot update message ${id}: it is not in the queue`);
@@ -82,7 +95,7 @@ export class MemoryQueueStore implements QueueStore {
     return copy(e.msg);
   }
 
-  async remove(id: string): Promise<boolean> {
+  async remove(id: string, _options?: WriteOptions): Promise<boolean> {
     this.#check();
     return this.#entries.delete(id);
   }

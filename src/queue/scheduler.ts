@@ -18,7 +18,7 @@
  */
 
 import { backoffOptions, isExpired, nextAttemptDelay, type BackoffOptions } from './backoff.js';
-import { isDone, needsWork, QueueError, type QueueStore } from './store.js';
+import { isDone, mergeStates, needsWork, QueueError, type QueueStore } from './store.js';
 import type { QueuedMessage, RecipientOutcome, RecipientState } from './types.js';
 
 export interface Clock {
@@ -33,9 +33,12 @@ export type DeliverFn = (
 ) => Promise<RecipientOutcome[]>;
 
 /**
- * Called after outcomes are durable. `newlyFailed`: failed recipients whose DSN is not yet
- * handled; `newlyDelivered`: delivered in this attempt; `delayed`: still deferred past
- * `delayWarningMs`, not yet warned about. Resolving marks the DSNs handled; throwing retries later.
+ * Called after outcomes are recorded when a report may come of them (a failure, a delay warning,
+ * a delivery with NOTIFY=SUCCESS), so a crash after the report does not repeat it; plain
+ * deliveries are recorded after the hook, with the removal (one record instead of two).
+ * `newlyFailed`: failed recipients whose DSN is not yet handled; `newlyDelivered`: delivered in
+ * this attempt; `delayed`: still deferred past `delayWarningMs`, not yet warned about. Resolving
+ * marks the DSNs handled; throwing retries later.
  */
 export type FinalHook = (
   msg: QueuedMessage,
@@ -75,6 +78,13 @@ export interface SchedulerOptions {
 }
 
 const EXPIRED_STATUS = '4.4.7';
+
+/**
+ * What an attempt records needs no fsync of its own: losing it in a system crash means the
+ * recipients are tried again (at-least-once), never that one is lost. A recipient is marked
+ * delivered only after `deliver` returned, i.e. after the destination made it durable.
+ */
+const LAZY = { durable: false } as const;
 
 export class Scheduler {
   readonly #store: QueueStore;
@@ -271,6 +281,8 @@ export class Scheduler {
     const newlyDelivered: number[] = [];
     const delayed: number[] = [];
     let current = msg;
+    /** States of this attempt not yet written to the store. */
+    let unrecorded: RecipientState[] = [];
     if (due.length > 0) {
       message = await this.#store.readMessage(id);
       let outcomes: RecipientOutcome[] = [];
@@ -304,7 +316,13 @@ export class Scheduler {
         }
         return s;
       });
-      current = await this.#store.update(id, states);
+      if (newlyFailed.length + delayed.length > 0 || this.#wantsSuccessReport(msg, newlyDelivered)) {
+        current = await this.#store.update(id, states, LAZY);
+      } else {
+        // The common case (delivered, or deferred without a warning): one record, after the hook.
+        current = { ...msg, recipients: mergeStates(id, msg.recipients, states) };
+        unrecorded = states;
+      }
     }
     // Failures whose DSN an earlier run could not hand over (crash, hook error) are due again.
     for (const r of current.recipients) {
@@ -334,8 +352,15 @@ export class Scheduler {
       ...current,
       recipients: current.recipients.map((r) => marks.find((m) => m.index === r.index) ?? r),
     };
-    if (isDone(after)) await this.#store.remove(id);
-    else if (marks.length > 0) await this.#store.update(id, marks);
+    if (isDone(after)) await this.#store.remove(id, LAZY);
+    else if (marks.length + unrecorded.length > 0) {
+      const changed = new Map([...unrecorded, ...marks].map((r) => [r.index, r]));
+      await this.#store.update(id, [...changed.values()], LAZY);
+    }
+  }
+
+  #wantsSuccessReport(msg: QueuedMessage, delivered: readonly number[]): boolean {
+    return delivered.some((i) => msg.envelope.recipients[i]?.notify?.includes('SUCCESS') === true);
   }
 
   #nextState(msg: QueuedMessage, r: RecipientState, o: RecipientOutcome, now: number): RecipientState {

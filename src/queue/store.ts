@@ -10,6 +10,12 @@
  * Rules every implementation keeps (test/queue/store-contract.test.ts pins them):
  * - `put`, `update` and `remove` resolve only when the change is durable; a rejected call
  *   changed nothing that a later `open` would see.
+ * - Except `update` and `remove` with `{ durable: false }` (WriteOptions): they resolve once the
+ *   change is recorded (seen by every later call, kept across a process crash) and make it
+ *   durable soon after (the next durable change, or about a second). A system crash may lose
+ *   such changes, but only as a suffix: after `open` the queue is as it was after some prefix of
+ *   all changes in call order, that prefix holding every change acknowledged as durable. For
+ *   changes whose loss only means a redelivery (PostgreSQL: `synchronous_commit = off`).
  * - A write failing for lack of space rejects with an error whose `code` is `ENOSPC`/`EDQUOT`,
  *   and the store keeps working once space returns.
  * - Returned objects are copies: mutating them changes nothing in the store.
@@ -20,6 +26,11 @@
  */
 
 import type { Envelope, QueuedMessage, RecipientState } from './types.js';
+
+export interface WriteOptions {
+  /** false: resolve once recorded, durable a little later (see the module comment). @default true */
+  durable?: boolean;
+}
 
 export interface QueueStore {
   /** Load or recover the queue: everything durable is back, partial writes are dropped. */
@@ -37,10 +48,10 @@ export interface QueueStore {
   release(id: string): Promise<void>;
   /** The stored message bytes. Rejects with code QUEUE_NOT_FOUND for an unknown id. */
   readMessage(id: string): Promise<Buffer>;
-  /** Replace the state of the recipients named by `states[i].index`. Durable on resolve. */
-  update(id: string, states: readonly RecipientState[]): Promise<QueuedMessage>;
-  /** Forget a message (all recipients final, or operator delete). Durable on resolve; false if unknown. */
-  remove(id: string): Promise<boolean>;
+  /** Replace the state of the recipients named by `states[i].index`. Durable on resolve (by default). */
+  update(id: string, states: readonly RecipientState[], options?: WriteOptions): Promise<QueuedMessage>;
+  /** Forget a message (all recipients final, or operator delete). Durable on resolve (by default); false if unknown. */
+  remove(id: string, options?: WriteOptions): Promise<boolean>;
   get(id: string): Promise<QueuedMessage | null>;
   /** Every message, oldest id first. */
   list(): Promise<QueuedMessage[]>;

@@ -65,5 +65,8 @@ test('a message expires after 5 days by default', () => {
 test('an explicit schedule (config queue.retry) is followed, its last step repeating', async () => {
   const { nextAttemptDelay: delay } = await import('../../src/queue/backoff.js');
   const s = { schedule: [1000, 5000, 60000], jitter: 0 };
-  assert.deepEqual([1, 2, 3, 4, 9].map((a) => delay(a, s, () => 0.5)), [1000, 5000, 60000, 60000, 60000]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 9].map((a) => delay(a, s, () => 0.5)),
+    [1000, 5000, 60000, 60000, 60000],
+  );
 });

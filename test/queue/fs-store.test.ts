@@ -349,3 +349,49 @@ test('a segment that cannot be created or made durable fails its batch; the next
     assert.deepEqual(await r.readMessage('G4'), bodyBytes('G4'));
     await r.close();
   }));
+
+test('after a failed write, compaction does not queue new copies that fail alike, in a loop', () =>
+  withDir(async (dir) => {
+    let writes = 0;
+    let failFrom = Infinity;
+    const fs: QueueFs = {
+      open: async (p, f) => {
+        const fh = await fsp.open(p, f);
+        const writev = fh.writev.bind(fh);
+        fh.writev = (async (bufs: Buffer[], pos: number) => {
+          writes++;
+          // A bounded outage, so a looping committer shows as a count rather than a hang.
+          if (writes >= failFrom && writes < failFrom + 100) {
+            throw Object.assign(new Error('EIO: simulated'), { code: 'EIO' });
+          }
+          return writev(bufs, pos);
+        }) as typeof fh.writev;
+        return fh;
+      },
+      readdir: (p) => fsp.readdir(p),
+      unlink: (p) => fsp.unlink(p),
+      mkdir: (p, o) => fsp.mkdir(p, o),
+      readFile: (p, e) => fsp.readFile(p, e),
+    };
+    const s = new FsQueueStore(dir, { fs, segmentBytes: 1500 });
+    await s.open();
+    await s.put(envelope('A'), body('A', 100));
+    await s.put(envelope('D'), body('D', 1300));
+    await s.put(envelope('C'), body('C', 100));
+    assert.equal((await segments(dir)).length, 2);
+    // The removal is written; the copy of A that compaction then makes fails.
+    failFrom = writes + 2;
+    await s.remove('D');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(writes - failFrom + 1, 1, 'failed writes');
+    failFrom = Infinity;
+    await s.put(envelope('E'), body('E'));
+    await s.close();
+    const r = await reopen(dir);
+    assert.deepEqual(
+      (await r.list()).map((m) => m.envelope.id),
+      ['A', 'C', 'E'],
+    );
+    assert.deepEqual(await r.readMessage('A'), bodyBytes('A', 100));
+    await r.close();
+  }));

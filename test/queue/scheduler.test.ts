@@ -305,10 +305,16 @@ test('a store error leaves the message as it was, left alone for errorRetryMs', 
     { errorRetryMs: MIN },
   );
   const update = h.store.update.bind(h.store);
+  const remove = h.store.remove.bind(h.store);
   let full = true;
-  h.store.update = async (id, states) => {
-    if (full) throw Object.assign(new Error('disk full'), { code: 'ENOSPC' });
-    return update(id, states);
+  const diskFull = () => Object.assign(new Error('disk full'), { code: 'ENOSPC' });
+  h.store.update = async (id, states, options) => {
+    if (full) throw diskFull();
+    return update(id, states, options);
+  };
+  h.store.remove = async (id, options) => {
+    if (full) throw diskFull();
+    return remove(id, options);
   };
   await h.store.put(envelope('M1', 1, T0), body('M1'));
   await h.scheduler.runOnce();
@@ -385,5 +391,45 @@ test('a message deleted by the operator during its attempt is dropped quietly', 
   await h.store.put(envelope('P1', 1, T0), body('P1'));
   await h.scheduler.runOnce();
   assert.deepEqual(h.errors, []);
-  assert.deepEqual(h.finals, []);
+  // The delivery did happen (no report is asked for, so the hook hears of it before the store is told).
+  assert.deepEqual(h.finals, [{ id: 'P1', failed: [], delivered: [0], delayed: [] }]);
+  assert.equal(await h.store.get('P1'), null);
+  // With a report asked for, the outcome is recorded first, and the deletion shows there.
+  const env = envelope('P2', 1, T0);
+  env.recipients[0]!.notify = ['SUCCESS'];
+  const h2 = setup(async (_m, _d, indices) => {
+    await h2.store.remove('P2');
+    return indices.map(ok);
+  });
+  await h2.store.put(env, body('P2'));
+  await h2.scheduler.runOnce();
+  assert.deepEqual(h2.errors, []);
+  assert.deepEqual(h2.finals, []);
+});
+
+test('what an attempt writes: one lazy record for a plain delivery, the outcome first when a report follows', async () => {
+  const writes: string[] = [];
+  const h = setup(async (msg, _d, indices) =>
+    indices.map((i) => (msg.envelope.id === 'W2' && i === 1 ? bad(i) : ok(i))),
+  );
+  const update = h.store.update.bind(h.store);
+  const remove = h.store.remove.bind(h.store);
+  h.store.update = async (id, states, options) => {
+    writes.push(
+      `update ${id} ${states.map((s) => s.index).join(',')} ${options?.durable === false ? 'lazy' : 'durable'}`,
+    );
+    return update(id, states, options);
+  };
+  h.store.remove = async (id, options) => {
+    writes.push(`remove ${id} ${options?.durable === false ? 'lazy' : 'durable'}`);
+    return remove(id, options);
+  };
+  await h.store.put(envelope('W1', 2, T0), body('W1'));
+  await h.scheduler.runOnce();
+  assert.deepEqual(writes, ['remove W1 lazy']);
+  writes.length = 0;
+  await h.store.put(envelope('W2', 2, T0), body('W2'));
+  await h.scheduler.runOnce();
+  assert.deepEqual(writes, ['update W2 0,1 lazy', 'remove W2 lazy']);
+  assert.deepEqual(h.finals.at(-1), { id: 'W2', failed: [1], delivered: [0], delayed: [] });
 });

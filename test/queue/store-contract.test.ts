@@ -196,6 +196,31 @@ for (const [name, make] of stores) {
           assert.deepEqual(await s.readMessage(id), bodyBytes(id, 100 + ((id.length * 37) % 900)));
       }));
 
+    test('lazy changes ({ durable: false }) are seen at once by every later call', () =>
+      withStore(async (s) => {
+        await s.put(envelope('Y1', 2), body('Y1'));
+        await s.put(envelope('Y2'), body('Y2'));
+        const lazy = { durable: false } as const;
+        const m = await s.update(
+          'Y1',
+          [{ index: 1, status: 'delivered', attempts: 1, nextAttemptAt: 5 }],
+          lazy,
+        );
+        assert.equal(m.recipients[1]!.status, 'delivered');
+        assert.equal((await s.get('Y1'))!.recipients[1]!.status, 'delivered');
+        assert.equal(await s.remove('Y2', lazy), true);
+        assert.equal(await s.remove('Y2', lazy), false);
+        assert.deepEqual(
+          (await s.list()).map((x) => x.envelope.id),
+          ['Y1'],
+        );
+        assert.deepEqual(
+          (await s.claim(2_000_000, 10, 3_000_000)).map((x) => x.envelope.id),
+          ['Y1'],
+        );
+        await assert.rejects(s.update('Y2', [], lazy), { code: 'QUEUE_NOT_FOUND' });
+      }));
+
     test('a closed store refuses calls', () =>
       withStore(async (s) => {
         await s.close();
