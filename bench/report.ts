@@ -355,7 +355,7 @@ Written by \`bench/report.ts\` at the end of \`npm run bench\` from the files in
 rerun the benchmark rather than edit this file. How to run it and what each number means:
 [bench/README.md](${link(readme)}).
 
-- **Command:** \`${String(meta.command ?? 'npm run bench')}\`${quick ? ' (quick mode: small message counts and one round; a smoke test of the harness, not numbers to quote)' : ''}
+- **Command:** \`${String(meta.command ?? 'npm run bench')}\`${quick ? ' (quick mode: small message counts, 100-800 messages a run; the full mode runs 500-3,000 and adds connection reuse)' : ''}
 - **Date:** ${when(meta.started)} to ${when(meta.finished)}
 - **Machine:** ${String(meta.machine ?? '?')}; everything on 127.0.0.1, load generator on the same cores
 - **Versions:** Node ${String(meta.node ?? '?')}, Postfix ${String(meta.postfix ?? '?')}, Haraka ${String(meta.haraka ?? '?')}, nodemailer smtp-server ${String(meta.smtp_server ?? '?')}, ferrymail ${String(meta.ferrymail ?? '?')}${ferryMeasured ? '' : ` (${NOT_YET}: the server was not runnable when this run was made)`}
@@ -377,7 +377,7 @@ ${mdTable(
 | Postfix, relaying | (latency only) the relaying smtpd: the queue file is fsynced, then \`smtp\` relays it to a quiet smtp-sink | | |
 | Haraka | loopback clients relay; its outbound queue file is fsynced before the 250; delivery **disabled** (\`outbound.ini\`) | the same queue, delivering to smtp-sink | |
 | smtp-server | nodemailer \`smtp-server\`, handler writes, **fsyncs** and renames the file, then 250 | | |
-| ferrymail | its queue log (250 only after the group commit's fdatasync), `[queue] hold = true`: durable, no delivery (the counterpart of Postfix's hold queue) | queue, then its sender-SMTP to smtp-sink | Maildir under \`data_dir/mail\` |
+| ferrymail | its queue log (250 only after the group commit's fdatasync), \`[queue] hold = true\`: durable, no delivery (the counterpart of Postfix's hold queue) | queue, then its sender-SMTP to smtp-sink | Maildir under \`data_dir/mail\` |
 
 ## (a) Durable accept rate
 

@@ -181,7 +181,7 @@ cleanup
 FINISHED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 cat > "$RES/meta.json" << EOF
 {
-  "command": "$( [ "$QUICK" = 1 ] && echo "BENCH_QUICK=1 ")npm run bench",
+  "command": "$( [ "$QUICK" = 1 ] && echo "BENCH_QUICK=1 ")$( [ -n "${BENCH_ROUNDS:-}" ] && echo "BENCH_ROUNDS=$BENCH_ROUNDS ")npm run bench",
   "started": "$STARTED",
   "finished": "$FINISHED",
   "quick": $( [ "$QUICK" = 1 ] && echo true || echo false),

@@ -111,14 +111,13 @@ test('one failing recipient does not stop the others', () =>
       { kind: 'local' },
       request(['alice@example.test', '"../x"@example.test', 'bob@example.test']),
     );
-    assert.deepEqual(
-      out.map((o) => [o.index, o.result, o.status]),
-      [
-        [0, 'deferred', '4.3.1'],
-        [1, 'failed', '5.1.3'],
-        [2, 'delivered', '2.0.0'],
-      ],
-    );
+    // Mailboxes are written in parallel, so which of alice and bob meets the one failing write
+    // is not fixed: exactly one of them is deferred, the other delivered, the bad name fails.
+    const got = out.map((o) => [o.index, o.result, o.status]);
+    assert.deepEqual(got[1], [1, 'failed', '5.1.3']);
+    const others = [got[0], got[2]].map((g) => `${g?.[1]} ${g?.[2]}`).sort();
+    assert.deepEqual(others, ['deferred 4.3.1', 'delivered 2.0.0']);
+    assert.deepEqual([got[0]?.[0], got[2]?.[0]], [0, 2]);
   }));
 
 test('bad mailbox names and unparseable addresses fail permanently with 5.1.3', () =>
