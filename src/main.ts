@@ -48,7 +48,16 @@ export interface StartOptions {
 }
 
 function routesFor(config: FerrymailConfig) {
-  const out: Record<string, string | { host: string; port?: number; tls?: 'none' | 'opportunistic' | 'require' | 'verify'; auth?: { user: string; pass: string } }> = {};
+  const out: Record<
+    string,
+    | string
+    | {
+        host: string;
+        port?: number;
+        tls?: 'none' | 'opportunistic' | 'require' | 'verify';
+        auth?: { user: string; pass: string };
+      }
+  > = {};
   for (const [k, v] of Object.entries(config.routes)) {
     if (typeof v === 'string') out[k] = v;
     else {
@@ -65,7 +74,9 @@ function routesFor(config: FerrymailConfig) {
 
 /** Build and start everything; resolves when every listener is bound. */
 export async function startApp(config: FerrymailConfig, opts: StartOptions = {}): Promise<App> {
-  const log = opts.logger ?? createLogger({ level: config.log.level, ...(config.log.format ? { format: config.log.format } : {}) });
+  const log =
+    opts.logger ??
+    createLogger({ level: config.log.level, ...(config.log.format ? { format: config.log.format } : {}) });
   const dataDir = config.data_dir;
   await mkdir(dataDir, { recursive: true });
 
@@ -146,12 +157,25 @@ export async function startApp(config: FerrymailConfig, opts: StartOptions = {})
     const now = Date.now();
     if (newlyFailed.length > 0 && (env.sender === '' || env.isBounce)) {
       // Never a DSN to <> (RFC 5321 §4.5.5): tell the postmaster instead, once, and never about a notice.
-      log.warn({ id: env.id, failed: newlyFailed.map((i) => env.recipients[i]?.address) }, 'undeliverable message with null sender');
+      log.warn(
+        { id: env.id, failed: newlyFailed.map((i) => env.recipients[i]?.address) },
+        'undeliverable message with null sender',
+      );
       const isNotice = env.recipients.length === 1 && /^postmaster@/i.test(env.recipients[0]?.address ?? '');
       if (!isNotice && postmasterDomain !== undefined) {
         const to = `postmaster@${postmasterDomain}`;
-        const notice = buildPostmasterNotice({ hostname: config.hostname, msg, indices: newlyFailed, message, now, postmaster: to });
-        const nid = await enqueueGenerated(dsnEnvelope(env.sender === '' ? { ...env, sender: to } : env, { id: '', now, dsn: notice, to }), notice);
+        const notice = buildPostmasterNotice({
+          hostname: config.hostname,
+          msg,
+          indices: newlyFailed,
+          message,
+          now,
+          postmaster: to,
+        });
+        const nid = await enqueueGenerated(
+          dsnEnvelope(env.sender === '' ? { ...env, sender: to } : env, { id: '', now, dsn: notice, to }),
+          notice,
+        );
         log.info({ id: nid, about: env.id }, 'postmaster notice queued');
       }
       return;
@@ -171,13 +195,18 @@ export async function startApp(config: FerrymailConfig, opts: StartOptions = {})
     }
   };
 
-  const deliver = async (msg: QueuedMessage, message: Buffer, indices: number[]): Promise<RecipientOutcome[]> => {
+  const deliver = async (
+    msg: QueuedMessage,
+    message: Buffer,
+    indices: number[],
+  ): Promise<RecipientOutcome[]> => {
     const started = Date.now();
     const outcomes = await dispatcher.deliver(msg, message, indices);
     for (const o of outcomes) {
       const rcpt = msg.envelope.recipients[o.index];
       metrics.deliveries.inc({ outcome: o.result, transport: o.remoteMta ? 'remote' : 'local' });
-      if (o.result !== 'deferred') metrics.deliveryLatency.observe({ outcome: o.result }, (Date.now() - msg.envelope.receivedAt) / 1000);
+      if (o.result !== 'deferred')
+        metrics.deliveryLatency.observe({ outcome: o.result }, (Date.now() - msg.envelope.receivedAt) / 1000);
       log.info(
         {
           id: msg.envelope.id,
@@ -203,7 +232,9 @@ export async function startApp(config: FerrymailConfig, opts: StartOptions = {})
     onFinal,
     concurrency: config.queue.concurrency,
     backoff: { schedule: retry, maxAgeMs: config.queue.max_age },
-    ...(config.queue.delay_warning !== undefined ? { delayWarningMs: config.queue.delay_warning } : { delayWarningMs: 0 }),
+    ...(config.queue.delay_warning !== undefined
+      ? { delayWarningMs: config.queue.delay_warning }
+      : { delayWarningMs: 0 }),
     onError: (err, id) => log.error({ err: String(err), id }, 'queue error'),
   });
 
@@ -228,7 +259,9 @@ export async function startApp(config: FerrymailConfig, opts: StartOptions = {})
       ...(l.auth_required !== undefined ? { authRequired: l.auth_required } : {}),
       ...(l.allow_insecure_auth !== undefined ? { allowInsecureAuth: l.allow_insecure_auth } : {}),
     })),
-    ...(config.tls ? { tls: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : {}),
+    ...(config.tls
+      ? { tls: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } }
+      : {}),
     sink: {
       newId: () => sink.newId(),
       begin: (env) => {
@@ -238,7 +271,16 @@ export async function startApp(config: FerrymailConfig, opts: StartOptions = {})
           abort: () => w.abort(),
           commit: async () => {
             await w.commit();
-            log.info({ id: env.id, from: env.sender, rcpts: env.recipients.length, size: w.bytes, client: env.client?.ip }, 'accepted');
+            log.info(
+              {
+                id: env.id,
+                from: env.sender,
+                rcpts: env.recipients.length,
+                size: w.bytes,
+                client: env.client?.ip,
+              },
+              'accepted',
+            );
           },
         };
       },
@@ -284,7 +326,8 @@ export async function startApp(config: FerrymailConfig, opts: StartOptions = {})
     throw err;
   }
   server.release();
-  if (config.queue.hold) log.warn({}, 'queue.hold is set: mail is accepted and queued, and nothing is delivered');
+  if (config.queue.hold)
+    log.warn({}, 'queue.hold is set: mail is accepted and queued, and nothing is delivered');
   else if (opts.deliver !== false) scheduler.start();
 
   const pickup = new PickupCollector(join(dataDir, 'pickup'), sink, {
@@ -316,7 +359,10 @@ export async function startApp(config: FerrymailConfig, opts: StartOptions = {})
       status: () => ({ pid: process.pid, listeners, connections: server.connectionCount }),
     });
   } catch (err) {
-    log.warn({ err: String(err) }, 'control socket not available; queue commands will read the queue directly');
+    log.warn(
+      { err: String(err) },
+      'control socket not available; queue commands will read the queue directly',
+    );
   }
 
   let metricsPort: number | undefined;
@@ -379,7 +425,10 @@ async function dropPrivileges(config: FerrymailConfig, dataDir: string, log: Log
       gid = Number(line.split(':')[2]);
     }
   } catch {
-    throw new ServerError(`config key "user" (or "group") names ${target}${config.group ? '/' + config.group : ''}, which does not exist on this machine`, 'PRIVILEGES');
+    throw new ServerError(
+      `config key "user" (or "group") names ${target}${config.group ? '/' + config.group : ''}, which does not exist on this machine`,
+      'PRIVILEGES',
+    );
   }
   const st = await stat(dataDir);
   if (st.uid !== uid) await chownTree(dataDir, uid, gid);
@@ -400,7 +449,10 @@ async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
 
 /** `ferrymail serve`: run until SIGTERM/SIGINT; SIGHUP reloads the config (a bad one keeps the old). */
 export async function serve(config: FerrymailConfig, opts: { configPath?: string } = {}): Promise<void> {
-  const log = createLogger({ level: config.log.level, ...(config.log.format ? { format: config.log.format } : {}) });
+  const log = createLogger({
+    level: config.log.level,
+    ...(config.log.format ? { format: config.log.format } : {}),
+  });
   let app = await startApp(config, { logger: log });
   let current = config;
   let busy = false;
@@ -430,7 +482,10 @@ export async function serve(config: FerrymailConfig, opts: { configPath?: string
             app = await startApp(current, { logger: log });
           }
         } catch (err) {
-          log.error({ err: err instanceof Error ? err.message : String(err) }, 'configuration reload refused; the old configuration keeps running');
+          log.error(
+            { err: err instanceof Error ? err.message : String(err) },
+            'configuration reload refused; the old configuration keeps running',
+          );
         } finally {
           busy = false;
         }

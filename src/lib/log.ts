@@ -16,7 +16,14 @@ export interface LogOptions {
   stream?: NodeJS.WritableStream;
 }
 
-const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+const LEVELS: Record<number, string> = {
+  10: 'TRACE',
+  20: 'DEBUG',
+  30: 'INFO',
+  40: 'WARN',
+  50: 'ERROR',
+  60: 'FATAL',
+};
 
 /** Turns pino's JSON lines into `21:02:03 INFO  accepted id=… from=…`. */
 function prettyStream(out: NodeJS.WritableStream): DestinationStream {
@@ -48,7 +55,8 @@ function prettyStream(out: NodeJS.WritableStream): DestinationStream {
 
 export function createLogger(opts: LogOptions): Logger {
   const out = opts.stream ?? process.stdout;
-  const pretty = opts.format === 'pretty' || (opts.format === undefined && (out as { isTTY?: boolean }).isTTY === true);
+  const pretty =
+    opts.format === 'pretty' || (opts.format === undefined && (out as { isTTY?: boolean }).isTTY === true);
   const dest: DestinationStream = pretty ? prettyStream(out) : (out as unknown as DestinationStream);
   return pino({ level: opts.level, base: undefined, timestamp: pino.stdTimeFunctions.epochTime }, dest);
 }

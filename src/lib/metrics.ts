@@ -17,12 +17,33 @@ export class Metrics {
   readonly queueSize: Gauge<'state'>;
   readonly openConnections: Gauge;
 
-  constructor(sources: { queueCounts?: () => Promise<Record<string, number>>; openConnections?: () => number } = {}) {
+  constructor(
+    sources: { queueCounts?: () => Promise<Record<string, number>>; openConnections?: () => number } = {},
+  ) {
     const registers = [this.registry];
-    this.connections = new Counter({ name: 'ferrymail_connections_total', help: 'SMTP connections accepted', labelNames: ['listener'], registers });
-    this.accepted = new Counter({ name: 'ferrymail_messages_accepted_total', help: 'Messages acknowledged with 250 (durable)', registers });
-    this.rejected = new Counter({ name: 'ferrymail_messages_rejected_total', help: 'Messages or recipients refused, by reason', labelNames: ['reason'], registers });
-    this.deliveries = new Counter({ name: 'ferrymail_deliveries_total', help: 'Recipient delivery attempts by outcome', labelNames: ['outcome', 'transport'], registers });
+    this.connections = new Counter({
+      name: 'ferrymail_connections_total',
+      help: 'SMTP connections accepted',
+      labelNames: ['listener'],
+      registers,
+    });
+    this.accepted = new Counter({
+      name: 'ferrymail_messages_accepted_total',
+      help: 'Messages acknowledged with 250 (durable)',
+      registers,
+    });
+    this.rejected = new Counter({
+      name: 'ferrymail_messages_rejected_total',
+      help: 'Messages or recipients refused, by reason',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.deliveries = new Counter({
+      name: 'ferrymail_deliveries_total',
+      help: 'Recipient delivery attempts by outcome',
+      labelNames: ['outcome', 'transport'],
+      registers,
+    });
     this.deliveryLatency = new Histogram({
       name: 'ferrymail_delivery_latency_seconds',
       help: 'Time from acceptance to a final outcome per recipient',

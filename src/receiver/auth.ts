@@ -57,9 +57,11 @@ export class AuthExchange {
     const v = decode(b64);
     if (v === null) return { kind: 'malformed', text: 'Invalid base64 in AUTH PLAIN response' };
     const parts = v.split('\0');
-    if (parts.length !== 3) return { kind: 'malformed', text: 'AUTH PLAIN needs authzid NUL authcid NUL password' };
+    if (parts.length !== 3)
+      return { kind: 'malformed', text: 'AUTH PLAIN needs authzid NUL authcid NUL password' };
     const [authz = '', user = '', password = ''] = parts;
-    if (authz !== '' && authz !== user) return { kind: 'malformed', text: 'Authorization identity must match' };
+    if (authz !== '' && authz !== user)
+      return { kind: 'malformed', text: 'Authorization identity must match' };
     return { kind: 'credentials', user, password };
   }
 }

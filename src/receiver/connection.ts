@@ -189,7 +189,8 @@ export class Connection {
     const d = this.decoder as DotDecoder;
     const r = d.push(this.pending as Buffer);
     if (this.writer && d.defect === null) for (const c of r.chunks) this.writer.write(c);
-    this.pending = r.consumed < (this.pending as Buffer).length ? (this.pending as Buffer).subarray(r.consumed) : null;
+    this.pending =
+      r.consumed < (this.pending as Buffer).length ? (this.pending as Buffer).subarray(r.consumed) : null;
     if (!r.done) return;
     const defect = d.defect;
     this.decoder = null;

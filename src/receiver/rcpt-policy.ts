@@ -21,7 +21,11 @@ export function rcptPolicy(
     ...(opts.vrfy ? { vrfy: (arg: string) => vrfy(domains, users, arg) } : {}),
     rcpt(ctx: { clientIp: string; authUser?: string; sender: Path }, rcpt: Path): RcptDecision {
       const d = decideLocalRcpt(
-        { clientIp: ctx.clientIp, relayNetworks, ...(ctx.authUser !== undefined ? { authUser: ctx.authUser } : {}) },
+        {
+          clientIp: ctx.clientIp,
+          relayNetworks,
+          ...(ctx.authUser !== undefined ? { authUser: ctx.authUser } : {}),
+        },
         rcpt,
         domains,
         users,

@@ -24,7 +24,8 @@ export const R = {
   authOk: () => reply(235, '2.7.0', 'Authentication successful'),
 
   unknown: () => reply(500, '5.5.2', 'Command unrecognized'),
-  lineTooLong: (max: number) => reply(500, '5.5.2', `Line too long (the limit is ${max} octets including CRLF)`),
+  lineTooLong: (max: number) =>
+    reply(500, '5.5.2', `Line too long (the limit is ${max} octets including CRLF)`),
   bareLineEnd: () =>
     reply(500, '5.5.2', 'Bare CR or LF in command; every line must end with CRLF (RFC 5321 section 2.3.8)'),
   badEncoding: () => reply(500, '5.5.2', 'Command is not valid UTF-8'),
@@ -34,7 +35,8 @@ export const R = {
   badParam: (text: string) => reply(555, '5.5.4', text),
   paramNotImpl: (text: string) => reply(504, '5.5.4', text),
   authRequired: () => reply(530, '5.7.0', 'Authentication required'),
-  encryptionRequired: () => reply(538, '5.7.11', 'Encryption required for requested authentication mechanism'),
+  encryptionRequired: () =>
+    reply(538, '5.7.11', 'Encryption required for requested authentication mechanism'),
   authFailed: () => reply(535, '5.7.8', 'Authentication credentials invalid'),
   authCancelled: () => reply(501, '5.0.0', 'Authentication cancelled'),
   tooManyRcpts: (max: number) => reply(452, '4.5.3', `Too many recipients (at most ${max} per message)`),

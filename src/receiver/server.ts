@@ -131,7 +131,11 @@ export class SmtpServer {
                 : err.code === 'EADDRNOTAVAIL'
                   ? 'that address is not on this machine'
                   : err.message;
-          reject(new ServerError(`cannot listen on ${fmtAddr(l.host, l.port)}: ${why}`, err.code ?? 'LISTEN', { cause: err }));
+          reject(
+            new ServerError(`cannot listen on ${fmtAddr(l.host, l.port)}: ${why}`, err.code ?? 'LISTEN', {
+              cause: err,
+            }),
+          );
         };
         srv.once('error', onErr);
         srv.listen({ host: l.host, port: l.port, backlog: 4096 }, () => {
@@ -187,11 +191,20 @@ export class SmtpServer {
     socket.on('error', () => undefined);
     const hostname = this.opts.hostname;
     let refuse: string | null = null;
-    if (this.stopping) refuse = formatReply({ code: 421, enhanced: '4.3.2', lines: [`${hostname} Service shutting down`] });
+    if (this.stopping)
+      refuse = formatReply({ code: 421, enhanced: '4.3.2', lines: [`${hostname} Service shutting down`] });
     else if (this.conns.size >= this.limits.maxConnections) {
-      refuse = formatReply({ code: 421, enhanced: '4.7.0', lines: [`${hostname} Too many connections; try again later`] });
+      refuse = formatReply({
+        code: 421,
+        enhanced: '4.7.0',
+        lines: [`${hostname} Too many connections; try again later`],
+      });
     } else if ((this.perIp.get(ip) ?? 0) >= this.limits.maxConnectionsPerIp) {
-      refuse = formatReply({ code: 421, enhanced: '4.7.0', lines: [`${hostname} Too many connections from your address`] });
+      refuse = formatReply({
+        code: 421,
+        enhanced: '4.7.0',
+        lines: [`${hostname} Too many connections from your address`],
+      });
     }
     if (refuse) {
       socket.end(refuse);

@@ -68,7 +68,13 @@ export type Action =
   /** Enter DATA mode; write `header` then the decoded data to a new message. */
   | { type: 'data'; envelope: Envelope; header: Buffer; maxBytes: number }
   /** Read exactly `size` bytes as a BDAT chunk; `begin` is set on the first chunk of a message. */
-  | { type: 'bdat'; size: number; last: boolean; discard: boolean; begin?: { envelope: Envelope; header: Buffer } }
+  | {
+      type: 'bdat';
+      size: number;
+      last: boolean;
+      discard: boolean;
+      begin?: { envelope: Envelope; header: Buffer };
+    }
   /** Check credentials, then call `authResult`. */
   | { type: 'auth'; user: string; password: string }
   /** Make the message durable, then call `committed`. */
@@ -668,7 +674,8 @@ function rcptParam(rcpt: EnvelopeRecipient, prm: EsmtpParam): Reply | null {
       if (v === null || semi <= 0) return R.syntax('ORCPT must be addr-type;xtext');
       const type = v.slice(0, semi);
       const addr = xtextDecode(v.slice(semi + 1));
-      if (addr === null || !/^[A-Za-z0-9][A-Za-z0-9-]*$/.test(type)) return R.syntax('ORCPT must be addr-type;xtext');
+      if (addr === null || !/^[A-Za-z0-9][A-Za-z0-9-]*$/.test(type))
+        return R.syntax('ORCPT must be addr-type;xtext');
       rcpt.orcpt = `${type};${addr}`;
       return null;
     }

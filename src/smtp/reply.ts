@@ -24,7 +24,9 @@ export function reply(code: number, enhanced: string | undefined, text: string, 
     throw new RangeError(`Cannot build a reply: 'code' must be an integer 200-599: current value is ${code}`);
   }
   if (enhanced !== undefined && !ENHANCED.test(enhanced)) {
-    throw new RangeError(`Cannot build a reply: 'enhanced' must look like 5.1.1: current value is ${enhanced}`);
+    throw new RangeError(
+      `Cannot build a reply: 'enhanced' must look like 5.1.1: current value is ${enhanced}`,
+    );
   }
   const r: Reply = { code, lines: text.split('\n') };
   if (enhanced !== undefined) r.enhanced = enhanced;
@@ -112,7 +114,9 @@ export class ReplyParser {
     const sep = m[2];
     const text = m[3] ?? '';
     if (this.pending && this.pending.code !== code) {
-      throw new ReplySyntaxError(`reply code changed inside a multi-line reply: ${this.pending.code} then ${code}`);
+      throw new ReplySyntaxError(
+        `reply code changed inside a multi-line reply: ${this.pending.code} then ${code}`,
+      );
     }
     if (!this.pending) this.pending = { code, lines: [] };
     this.pending.lines.push(text);

@@ -65,7 +65,10 @@ test('nodemailer delivers to two local Maildirs, case and bytes kept', async () 
   assert.ok(a && b, 'both mailboxes got the message');
   const ta = readFileSync(a, 'utf8');
   const tb = readFileSync(b, 'utf8');
-  assert.match(ta, /^Return-Path: <sender@client\.test>\r\nDelivered-To: Alice@example\.test\r\nReceived: from /);
+  assert.match(
+    ta,
+    /^Return-Path: <sender@client\.test>\r\nDelivered-To: Alice@example\.test\r\nReceived: from /,
+  );
   assert.match(tb, /^Return-Path: <sender@client\.test>\r\nDelivered-To: bob\+news@example\.test\r\n/);
   assert.match(ta, /\r\n\.line starting with a dot\r\n/);
   assert.match(ta, /Subject: hello from nodemailer/);
@@ -92,6 +95,7 @@ print('ok', r, code)
 
 test('queue is empty once everything is delivered', async () => {
   const deadline = Date.now() + 5000;
-  while ((await app.store.list()).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  while ((await app.store.list()).length > 0 && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 25));
   assert.equal((await app.store.list()).length, 0);
 });

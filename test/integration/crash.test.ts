@@ -16,8 +16,10 @@ import { Raw } from '../receiver/harness.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // Works from test/ (tsx) and from dist/test/ (compiled): find the built CLI.
-const BIN = [join(here, '../../src/cli/main.js'), join(here, '../../dist/src/cli/main.js')].find((p) => existsSync(p) && p.includes('dist'))
-  ?? join(here, '../../dist/src/cli/main.js');
+const BIN =
+  [join(here, '../../src/cli/main.js'), join(here, '../../dist/src/cli/main.js')].find(
+    (p) => existsSync(p) && p.includes('dist'),
+  ) ?? join(here, '../../dist/src/cli/main.js');
 
 async function freePort(): Promise<number> {
   const s = net.createServer();
@@ -28,7 +30,9 @@ async function freePort(): Promise<number> {
 }
 
 async function startServer(config: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'serve', '--config', config], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let err = '';
   child.stderr?.on('data', (d) => (err += d));
   const deadline = Date.now() + 15000;
@@ -63,7 +67,9 @@ async function client(port: number, prefix: string, acked: Map<string, string>):
         if (process.env.CRASH_DEBUG) console.error(prefix, r1, r2, r3);
         return;
       }
-      c.send(`Subject: ${token}\r\nX-Token: ${token}\r\n\r\n${'x'.repeat(50).concat('\r\n').repeat(40)}\r\n.\r\n`);
+      c.send(
+        `Subject: ${token}\r\nX-Token: ${token}\r\n\r\n${'x'.repeat(50).concat('\r\n').repeat(40)}\r\n.\r\n`,
+      );
       const r = await c.reply(3000);
       const m = /^250 2\.0\.0 Ok: queued as (\S+)/.exec(r);
       if (!m) {
@@ -123,7 +129,9 @@ test('kill -9 at random moments loses no acknowledged message', { timeout: 120_0
     await new Promise((r) => child.once('exit', r));
     const lost = [...acked.keys()].filter((k) => !seen.has(k));
     const dups = [...seen.values()].filter((n) => n > 1).length;
-    t.diagnostic(`acknowledged ${acked.size}, delivered ${seen.size} distinct, lost ${lost.length}, duplicated ${dups}`);
+    t.diagnostic(
+      `acknowledged ${acked.size}, delivered ${seen.size} distinct, lost ${lost.length}, duplicated ${dups}`,
+    );
     assert.ok(acked.size > 20, `the load ran (acknowledged ${acked.size})`);
     assert.deepEqual(lost, [], 'no acknowledged message is lost');
   } finally {

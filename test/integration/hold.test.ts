@@ -27,7 +27,8 @@ test('hold keeps accepted mail queued; lifting it delivers', async () => {
     let app = await startApp(parseConfig(conf(true), 'h.toml', dir), { logger });
     const c = await Raw.connect(app.listeners[0]!.port);
     await c.reply();
-    for (const l of ['EHLO c.test', 'MAIL FROM:<a@b.test>', 'RCPT TO:<alice@example.test>', 'DATA']) await c.cmd(l);
+    for (const l of ['EHLO c.test', 'MAIL FROM:<a@b.test>', 'RCPT TO:<alice@example.test>', 'DATA'])
+      await c.cmd(l);
     assert.match(await c.cmd('Subject: held\r\n\r\nx\r\n.'), /^250 /);
     c.end();
     await new Promise((r) => setTimeout(r, 300));
@@ -37,7 +38,8 @@ test('hold keeps accepted mail queued; lifting it delivers', async () => {
     await app.stop(100);
     app = await startApp(parseConfig(conf(false), 'h.toml', dir), { logger });
     const deadline = Date.now() + 5000;
-    while ((!existsSync(box) || readdirSync(box).length === 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    while ((!existsSync(box) || readdirSync(box).length === 0) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 25));
     assert.equal(readdirSync(box).length, 1, 'delivered once the hold is lifted');
     await app.stop(100);
   } finally {

@@ -28,7 +28,8 @@ function capture(into: Record<string, unknown>[]) {
     format: 'json',
     stream: new Writable({
       write(chunk: Buffer, _e, cb) {
-        for (const l of chunk.toString().split('\n')) if (l) into.push(JSON.parse(l) as Record<string, unknown>);
+        for (const l of chunk.toString().split('\n'))
+          if (l) into.push(JSON.parse(l) as Record<string, unknown>);
         cb();
       },
     }),
@@ -115,7 +116,12 @@ async function send(port: number, from: string, to: string[], body: string): Pro
 
 test('three recipients on one host travel as one transaction, byte-exact, case kept', async () => {
   const body = 'Subject: relay test\r\nX-Check: 1\r\n\r\n..dot line\r\nsecond line\r\n';
-  const r = await send(a.listeners[0]!.port, 'sender@a.test', ['Alice@b.test', 'BOB@b.test', 'carol@B.TEST'], body);
+  const r = await send(
+    a.listeners[0]!.port,
+    'sender@a.test',
+    ['Alice@b.test', 'BOB@b.test', 'carol@B.TEST'],
+    body,
+  );
   assert.match(r, /^250 /);
   const mails = [
     ...(await files(join(dir, 'b/mail/b.test/alice/new'), 1)),
@@ -127,7 +133,10 @@ test('three recipients on one host travel as one transaction, byte-exact, case k
   assert.equal(accepted.length, 1, 'B saw exactly one message (one transaction)');
   assert.equal(accepted[0]!.rcpts, 3);
   const text = readFileSync(mails[0]!, 'latin1');
-  assert.match(text, /^Return-Path: <sender@a\.test>\r\nDelivered-To: Alice@b\.test\r\nReceived: from a\.example\.test /);
+  assert.match(
+    text,
+    /^Return-Path: <sender@a\.test>\r\nDelivered-To: Alice@b\.test\r\nReceived: from a\.example\.test /,
+  );
   // Two Received headers (B's then A's), then the exact original bytes.
   assert.ok(text.endsWith('\r\nSubject: relay test\r\nX-Check: 1\r\n\r\n.dot line\r\nsecond line\r\n'), text);
   assert.equal((text.match(/^Received: /gm) ?? []).length, 2);
@@ -141,14 +150,22 @@ test('three recipients on one host travel as one transaction, byte-exact, case k
 });
 
 test('a recipient refused by B comes back to the sender as a DSN', async () => {
-  const r = await send(a.listeners[0]!.port, 'sender@a.test', ['nobody@b.test', 'alice@b.test'], 'Subject: will bounce\r\n\r\nx\r\n');
+  const r = await send(
+    a.listeners[0]!.port,
+    'sender@a.test',
+    ['nobody@b.test', 'alice@b.test'],
+    'Subject: will bounce\r\n\r\nx\r\n',
+  );
   assert.match(r, /^250 /);
   const [dsnFile] = await files(join(dir, 'a/mail/a.test/sender/new'), 1);
   assert.ok(dsnFile, 'a DSN arrived in the sender mailbox');
   const raw = readFileSync(dsnFile);
   assert.match(raw.toString('latin1'), /^Return-Path: <>\r\n/);
   const mail = await simpleParser(raw);
-  assert.match(String(mail.headers.get('content-type') && (mail.headers.get('content-type') as { value: string }).value), /multipart\/report/);
+  assert.match(
+    String(mail.headers.get('content-type') && (mail.headers.get('content-type') as { value: string }).value),
+    /multipart\/report/,
+  );
   const text = raw.toString('latin1');
   assert.match(text, /report-type=delivery-status/);
   assert.match(text, /Final-Recipient: rfc822; ?nobody@b\.test/);

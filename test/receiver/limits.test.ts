@@ -15,7 +15,8 @@ test('a client that stalls in DATA is cut off and nothing is stored', async () =
   const srv = await startReceiver({ limits: { dataTimeoutMs: 200 } });
   const c = await Raw.connect(srv.port);
   await c.reply();
-  for (const l of ['EHLO c.test', 'MAIL FROM:<a@b.test>', 'RCPT TO:<bob@example.test>', 'DATA']) await c.cmd(l);
+  for (const l of ['EHLO c.test', 'MAIL FROM:<a@b.test>', 'RCPT TO:<bob@example.test>', 'DATA'])
+    await c.cmd(l);
   c.send('Subject: half\r\n');
   assert.match(await c.reply(3000), /^421 4\.4\.2 /);
   assert.ok(await c.waitClose());
@@ -45,7 +46,8 @@ test('shutdown: idle sessions and new clients get 421, a transaction in flight f
   await idle.reply();
   const busy = await Raw.connect(srv.port);
   await busy.reply();
-  for (const l of ['EHLO c.test', 'MAIL FROM:<a@b.test>', 'RCPT TO:<bob@example.test>', 'DATA']) await busy.cmd(l);
+  for (const l of ['EHLO c.test', 'MAIL FROM:<a@b.test>', 'RCPT TO:<bob@example.test>', 'DATA'])
+    await busy.cmd(l);
   const stopping = srv.server.stop(5000);
   assert.match(await idle.reply(), /^421 4\.3\.2 /);
   const late = await Raw.connect(srv.port);

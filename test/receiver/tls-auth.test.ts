@@ -15,7 +15,25 @@ let srv: Awaited<ReturnType<typeof startReceiver>>;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ferrymail-tls-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      '/CN=localhost',
+      '-days',
+      '1',
+      '-keyout',
+      join(dir, 'k.pem'),
+      '-out',
+      join(dir, 'c.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
   cert = readFileSync(join(dir, 'c.pem'));
   key = readFileSync(join(dir, 'k.pem'));
   srv = await startReceiver({
@@ -38,7 +56,9 @@ const port = (i: number) => srv.bound[i]!.port;
 function upgrade(raw: Raw): Promise<Raw> {
   return new Promise((resolve, reject) => {
     raw.sock.removeAllListeners('data');
-    const s = tls.connect({ socket: raw.sock, rejectUnauthorized: false, servername: 'localhost' }, () => resolve(new Raw(s)));
+    const s = tls.connect({ socket: raw.sock, rejectUnauthorized: false, servername: 'localhost' }, () =>
+      resolve(new Raw(s)),
+    );
     s.once('error', reject);
   });
 }
@@ -76,7 +96,12 @@ test('STARTTLS command injection: pipelined plaintext after STARTTLS is discarde
 });
 
 test('a clean STARTTLS with nothing injected works end to end with nodemailer (requireTLS)', async () => {
-  const t = nodemailer.createTransport({ host: '127.0.0.1', port: port(0), requireTLS: true, tls: { rejectUnauthorized: false } });
+  const t = nodemailer.createTransport({
+    host: '127.0.0.1',
+    port: port(0),
+    requireTLS: true,
+    tls: { rejectUnauthorized: false },
+  });
   const info = await t.sendMail({ from: 'a@client.test', to: 'bob@example.test', subject: 'tls', text: 'x' });
   assert.match(info.response, /^250 /);
   const last = srv.sink.stored.at(-1)!;
@@ -106,7 +131,9 @@ test('submission: AUTH only after STARTTLS, MAIL needs AUTH, bad password 535, g
 
 test('AUTH cancel and malformed base64', async () => {
   const s = await new Promise<Raw>((resolve, reject) => {
-    const t = tls.connect({ host: '127.0.0.1', port: port(2), rejectUnauthorized: false }, () => resolve(new Raw(t)));
+    const t = tls.connect({ host: '127.0.0.1', port: port(2), rejectUnauthorized: false }, () =>
+      resolve(new Raw(t)),
+    );
     t.once('error', reject);
   });
   assert.match(await s.reply(), /^220 /);
@@ -120,7 +147,9 @@ test('AUTH cancel and malformed base64', async () => {
 
 test('AUTH failures are bounded: 421 after the third', async () => {
   const s = await new Promise<Raw>((resolve, reject) => {
-    const t = tls.connect({ host: '127.0.0.1', port: port(2), rejectUnauthorized: false }, () => resolve(new Raw(t)));
+    const t = tls.connect({ host: '127.0.0.1', port: port(2), rejectUnauthorized: false }, () =>
+      resolve(new Raw(t)),
+    );
     t.once('error', reject);
   });
   await s.reply();
@@ -133,8 +162,19 @@ test('AUTH failures are bounded: 421 after the third', async () => {
 });
 
 test('implicit TLS (submissions) with nodemailer and AUTH', async () => {
-  const t = nodemailer.createTransport({ host: '127.0.0.1', port: port(2), secure: true, auth: { user: 'alice', pass: 'secret' }, tls: { rejectUnauthorized: false } });
-  const info = await t.sendMail({ from: 'alice@example.test', to: 'friend@elsewhere.test', subject: 's', text: 'x' });
+  const t = nodemailer.createTransport({
+    host: '127.0.0.1',
+    port: port(2),
+    secure: true,
+    auth: { user: 'alice', pass: 'secret' },
+    tls: { rejectUnauthorized: false },
+  });
+  const info = await t.sendMail({
+    from: 'alice@example.test',
+    to: 'friend@elsewhere.test',
+    subject: 's',
+    text: 'x',
+  });
   assert.match(info.response, /^250 /);
   assert.match(srv.sink.stored.at(-1)!.data.toString(), /with ESMTPSA id/);
   t.close();

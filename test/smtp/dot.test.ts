@@ -126,7 +126,10 @@ test('line length is the same whatever the chunking (a CR ending a chunk counts)
     assert.equal(decode(ok, [cut], { maxLineLength: 1000 }).d.defect, null, `cut at ${cut}`);
   }
   const tiny = Buffer.from([4, 13, 10]);
-  assert.equal(decode(tiny, [1, 2], { maxLineLength: 2 }).d.longLine, decode(tiny, [], { maxLineLength: 2 }).d.longLine);
+  assert.equal(
+    decode(tiny, [1, 2], { maxLineLength: 2 }).d.longLine,
+    decode(tiny, [], { maxLineLength: 2 }).d.longLine,
+  );
 });
 
 test('property: line-length verdict does not depend on chunking', () => {
@@ -137,7 +140,10 @@ test('property: line-length verdict does not depend on chunking', () => {
       fc.integer({ min: 2, max: 8 }),
       (bytes, cuts, max) => {
         const buf = Buffer.from(bytes);
-        assert.equal(decode(buf, cuts, { maxLineLength: max }).d.longLine, decode(buf, [], { maxLineLength: max }).d.longLine);
+        assert.equal(
+          decode(buf, cuts, { maxLineLength: max }).d.longLine,
+          decode(buf, [], { maxLineLength: max }).d.longLine,
+        );
       },
     ),
     { numRuns: 3000 },
