@@ -248,6 +248,7 @@ export async function startApp(config: FerrymailConfig, opts: StartOptions = {})
   });
   sinkRef = sink;
 
+  const relayNets = new CidrList(config.relay.networks);
   const authUsers = config.auth.users;
   const hasAuth = Object.keys(authUsers).length > 0;
   const server: SmtpServer = new SmtpServer({
@@ -285,7 +286,8 @@ export async function startApp(config: FerrymailConfig, opts: StartOptions = {})
         };
       },
     },
-    policy: rcptPolicy(domains, users, new CidrList(config.relay.networks), { vrfy: config.vrfy }),
+    policy: rcptPolicy(domains, users, relayNets, { vrfy: config.vrfy }),
+    perIpExempt: (ip) => relayNets.contains(ip),
     ...(hasAuth
       ? {
           checkAuth: async (user: string, password: string) => {

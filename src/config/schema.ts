@@ -271,15 +271,17 @@ export const SCHEMA = {
         },
         max_connections: {
           type: 'integer',
-          default: 500,
+          default: 10000,
           min: 1,
-          description: 'Inbound connections open at once, all clients.',
+          description: 'Inbound connections open at once, all clients (an idle session costs about 8 KiB).',
         },
         max_connections_per_ip: {
           type: 'integer',
-          default: 20,
+          default: 256,
           min: 1,
-          description: 'Inbound connections open at once from one address.',
+          description:
+            'Inbound connections open at once from one address. Clients in `relay.networks` are exempt ' +
+            '(as Postfix exempts `$mynetworks`): they are your own hosts and gateways.',
         },
         max_errors: {
           type: 'integer',

@@ -40,8 +40,8 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxMessageSize: 26_214_400,
   maxRecipients: 1000,
   maxErrors: 20,
-  maxConnections: 20_000,
-  maxConnectionsPerIp: 20_000,
+  maxConnections: 10_000,
+  maxConnectionsPerIp: 256,
   commandTimeoutMs: 300_000,
   dataTimeoutMs: 180_000,
   maxAuthFailures: 3,
@@ -60,6 +60,8 @@ export interface ServerOptions {
   limits?: Partial<ServerLimits>;
   log?: (event: string, fields: Record<string, unknown>) => void;
   now?: () => Date;
+  /** Clients not subject to the per-IP connection limit (the relay networks). */
+  perIpExempt?: (ip: string) => boolean;
 }
 
 export interface BoundListener {
@@ -199,7 +201,7 @@ export class SmtpServer {
         enhanced: '4.7.0',
         lines: [`${hostname} Too many connections; try again later`],
       });
-    } else if ((this.perIp.get(ip) ?? 0) >= this.limits.maxConnectionsPerIp) {
+    } else if ((this.perIp.get(ip) ?? 0) >= this.limits.maxConnectionsPerIp && !this.opts.perIpExempt?.(ip)) {
       refuse = formatReply({
         code: 421,
         enhanced: '4.7.0',

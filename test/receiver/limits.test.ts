@@ -109,3 +109,20 @@ test('a client trickling one byte at a time is cut off after the command timeout
   assert.ok(Date.now() - started < 2000, 'cut off well before the line limit is reached');
   await srv.server.stop(100);
 });
+
+test('clients in the relay networks are exempt from the per-IP limit', async () => {
+  const srv = await startReceiver({
+    limits: { maxConnectionsPerIp: 2 },
+    perIpExempt: (ip) => ip === '127.0.0.1',
+  });
+  const cs = await Promise.all([1, 2, 3, 4].map(() => Raw.connect(srv.port)));
+  for (const c of cs) assert.match(await c.reply(), /^220 /);
+  const a = await Raw.connect(srv.port, '127.0.0.1', '127.0.0.2');
+  const b = await Raw.connect(srv.port, '127.0.0.1', '127.0.0.2');
+  const c = await Raw.connect(srv.port, '127.0.0.1', '127.0.0.2');
+  assert.match(await a.reply(), /^220 /);
+  assert.match(await b.reply(), /^220 /);
+  assert.match(await c.reply(), /^421 4\.7\.0 /);
+  for (const x of [...cs, a, b, c]) x.end();
+  await srv.server.stop(100);
+});
