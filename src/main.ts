@@ -16,7 +16,7 @@ import { FsQueueStore } from './queue/fs-store.js';
 import { QueueIdGenerator } from './queue/id.js';
 import { QueueSink } from './queue/sink.js';
 import { Scheduler } from './queue/scheduler.js';
-import { planDsns, buildDsn, buildPostmasterNotice, dsnEnvelope } from './queue/bounce.js';
+import { dsnMessages } from './queue/bounce.js';
 import type { Envelope, QueuedMessage, RecipientOutcome } from './queue/types.js';
 import { DomainPolicy } from './policy/domains.js';
 import { LocalUsers } from './policy/users.js';
@@ -128,13 +128,11 @@ export async function startApp(config: FerrymailConfig, opts: StartOptions = {})
   });
 
   let sinkRef: QueueSink | null = null;
-  const enqueueGenerated = async (env: Omit<Envelope, 'id'>, data: Buffer): Promise<string> => {
-    const sink = sinkRef as QueueSink;
-    const id = sink.newId();
-    const w = sink.begin({ ...env, id });
+  /** Queue a message ferrymail itself wrote (DSN, postmaster notice), through the same durable path. */
+  const enqueueGenerated = async (env: Envelope, data: Buffer): Promise<void> => {
+    const w = (sinkRef as QueueSink).begin(env);
     w.write(data);
     await w.commit();
-    return id;
   };
 
   const metrics = new Metrics({
@@ -146,6 +144,7 @@ export async function startApp(config: FerrymailConfig, opts: StartOptions = {})
     openConnections: () => server.connectionCount,
   });
 
+  // Never a DSN to <> (RFC 5321 §4.5.5): dsnMessages turns those into a notice to the postmaster.
   const onFinal = async (
     msg: QueuedMessage,
     newlyFailed: number[],
@@ -154,44 +153,25 @@ export async function startApp(config: FerrymailConfig, opts: StartOptions = {})
     message: Buffer,
   ): Promise<void> => {
     const env = msg.envelope;
-    const now = Date.now();
     if (newlyFailed.length > 0 && (env.sender === '' || env.isBounce)) {
-      // Never a DSN to <> (RFC 5321 §4.5.5): tell the postmaster instead, once, and never about a notice.
       log.warn(
         { id: env.id, failed: newlyFailed.map((i) => env.recipients[i]?.address) },
         'undeliverable message with null sender',
       );
-      const isNotice = env.recipients.length === 1 && /^postmaster@/i.test(env.recipients[0]?.address ?? '');
-      if (!isNotice && postmasterDomain !== undefined) {
-        const to = `postmaster@${postmasterDomain}`;
-        const notice = buildPostmasterNotice({
-          hostname: config.hostname,
-          msg,
-          indices: newlyFailed,
-          message,
-          now,
-          postmaster: to,
-        });
-        const nid = await enqueueGenerated(
-          dsnEnvelope(env.sender === '' ? { ...env, sender: to } : env, { id: '', now, dsn: notice, to }),
-          notice,
-        );
-        log.info({ id: nid, about: env.id }, 'postmaster notice queued');
-      }
-      return;
     }
-    for (const plan of planDsns(msg, newlyFailed, newlyDelivered, delayed)) {
-      const dsn = buildDsn({
-        hostname: config.hostname,
-        kind: plan.kind,
-        msg,
-        indices: plan.indices,
-        message,
-        now,
-        willRetryUntil: env.receivedAt + config.queue.max_age,
-      });
-      const nid = await enqueueGenerated(dsnEnvelope(env, { id: '', now, dsn }), dsn);
-      log.info({ id: nid, about: env.id, kind: plan.kind, recipients: plan.indices.length }, 'dsn queued');
+    const out = dsnMessages(msg, newlyFailed, newlyDelivered, delayed, message, {
+      hostname: config.hostname,
+      now: Date.now(),
+      newId: () => (sinkRef as QueueSink).newId(),
+      ...(postmasterDomain !== undefined ? { postmaster: `postmaster@${postmasterDomain}` } : {}),
+      willRetryUntil: env.receivedAt + config.queue.max_age,
+    });
+    for (const m of out) {
+      await enqueueGenerated(m.envelope, m.data);
+      log.info(
+        { id: m.envelope.id, about: env.id, kind: m.kind, recipients: m.envelope.recipients.length },
+        'dsn queued',
+      );
     }
   };
 

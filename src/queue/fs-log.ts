@@ -118,17 +118,7 @@ export class SegmentLog<E> {
     const path = join(this.dir, name);
     const fh = await this.fs.open(path, writable ? 'r+' : 'r');
     const seq = Number(SEGMENT_NAME.exec(name)![1]);
-    const seg: Segment<E> = {
-      seq,
-      path,
-      fh,
-      size: 0,
-      synced: 0,
-      entries: new Set(),
-      liveBytes: 0,
-      readers: 0,
-      deleted: false,
-    };
+    const seg = emptySegment<E>(seq, path, fh);
     this.segments.push(seg);
     return seg;
   }
@@ -328,19 +318,14 @@ export class SegmentLog<E> {
       await this.fs.unlink(path).catch(() => undefined);
       throw err;
     }
-    const seg: Segment<E> = {
-      seq,
-      path,
-      fh,
-      size: 0,
-      synced: 0,
-      entries: new Set(),
-      liveBytes: 0,
-      readers: 0,
-      deleted: false,
-    };
+    const seg = emptySegment<E>(seq, path, fh);
     this.segments.push(seg);
     this.current = seg;
     return seg;
   }
+}
+
+/** A segment with nothing counted in it yet (a new file, or one about to be scanned). */
+function emptySegment<E>(seq: number, path: string, fh: Segment<E>['fh']): Segment<E> {
+  return { seq, path, fh, size: 0, synced: 0, entries: new Set(), liveBytes: 0, readers: 0, deleted: false };
 }

@@ -358,18 +358,13 @@ export class Connection {
 
   private endIfIdle(): void {
     if (!this.clientEnded || this.ended) return;
-    if (this.mode === 'command' && (this.pending === null || this.pending.length === 0)) {
-      this.mode = 'closed';
-      this.ended = true;
-      this.abortWriter();
-      this.socket.end();
-    } else if (this.mode === 'data' || this.mode === 'bdat') {
-      // The message can never be completed.
-      this.mode = 'closed';
-      this.ended = true;
-      this.abortWriter();
-      this.socket.end();
-    }
+    const idle = this.mode === 'command' && (this.pending === null || this.pending.length === 0);
+    // In DATA/BDAT the message can never be completed once the client has half-closed.
+    if (!idle && this.mode !== 'data' && this.mode !== 'bdat') return;
+    this.mode = 'closed';
+    this.ended = true;
+    this.abortWriter();
+    this.socket.end();
   }
 
   private clientEnded = false;

@@ -57,6 +57,10 @@ export const R = {
   tooManyAuth: () => reply(421, '4.7.0', 'Too many authentication failures; closing connection', true),
   timeout: (host: string) => reply(421, '4.4.2', `${host} Error: timeout exceeded; closing connection`, true),
   shutdown: (host: string) => reply(421, '4.3.2', `${host} Service shutting down; closing connection`, true),
+  tooManyConnections: (host: string) =>
+    reply(421, '4.7.0', `${host} Too many connections; try again later`, true),
+  tooManyFromAddress: (host: string) =>
+    reply(421, '4.7.0', `${host} Too many connections from your address`, true),
   tlsUnavailable: () => reply(454, '4.7.0', 'TLS not available'),
   mustStartTls: () => reply(530, '5.7.0', 'Must issue a STARTTLS command first'),
 } satisfies Record<string, (...args: never[]) => Reply>;

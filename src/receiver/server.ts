@@ -9,6 +9,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { formatReply } from '../smtp/reply.js';
 import { Connection } from './connection.js';
+import { R } from './replies.js';
 import { Session, type SessionConfig, type SessionPolicy, type ListenerMode } from './session.js';
 import type { MessageSink } from '../queue/types.js';
 
@@ -192,22 +193,14 @@ export class SmtpServer {
     socket.setNoDelay(true);
     socket.on('error', () => undefined);
     const hostname = this.opts.hostname;
-    let refuse: string | null = null;
-    if (this.stopping)
-      refuse = formatReply({ code: 421, enhanced: '4.3.2', lines: [`${hostname} Service shutting down`] });
-    else if (this.conns.size >= this.limits.maxConnections) {
-      refuse = formatReply({
-        code: 421,
-        enhanced: '4.7.0',
-        lines: [`${hostname} Too many connections; try again later`],
-      });
-    } else if ((this.perIp.get(ip) ?? 0) >= this.limits.maxConnectionsPerIp && !this.opts.perIpExempt?.(ip)) {
-      refuse = formatReply({
-        code: 421,
-        enhanced: '4.7.0',
-        lines: [`${hostname} Too many connections from your address`],
-      });
-    }
+    const refusal = this.stopping
+      ? R.shutdown(hostname)
+      : this.conns.size >= this.limits.maxConnections
+        ? R.tooManyConnections(hostname)
+        : (this.perIp.get(ip) ?? 0) >= this.limits.maxConnectionsPerIp && !this.opts.perIpExempt?.(ip)
+          ? R.tooManyFromAddress(hostname)
+          : null;
+    const refuse = refusal ? formatReply(refusal) : null;
     if (refuse) {
       socket.end(refuse);
       this.opts.log?.('connection-refused', { ip, reason: refuse.trim() });

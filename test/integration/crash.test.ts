@@ -9,25 +9,16 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, readdirSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import net from 'node:net';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Raw } from '../receiver/harness.js';
+import { freePort } from '../helpers/proc.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-// Works from test/ (tsx) and from dist/test/ (compiled): find the built CLI.
-const BIN =
-  [join(here, '../../src/cli/main.js'), join(here, '../../dist/src/cli/main.js')].find(
-    (p) => existsSync(p) && p.includes('dist'),
-  ) ?? join(here, '../../dist/src/cli/main.js');
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
+// The built CLI, from dist/test/integration (compiled) or test/integration (tsx).
+const BIN = here.includes('/dist/')
+  ? join(here, '../../src/cli/main.js')
+  : join(here, '../../dist/src/cli/main.js');
 
 async function startServer(config: string, port: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, [BIN, 'serve', '--config', config], {

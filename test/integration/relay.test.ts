@@ -10,12 +10,12 @@ import { mkdtempSync, rmSync, readdirSync, readFileSync, existsSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import net from 'node:net';
 import { simpleParser } from 'mailparser';
 import { parseConfig } from '../../src/config/load.js';
 import { startApp, type App } from '../../src/main.js';
 import { createLogger } from '../../src/lib/log.js';
 import { Raw } from '../receiver/harness.js';
+import { freePort } from '../helpers/proc.js';
 
 let dir: string;
 let a: App;
@@ -34,14 +34,6 @@ function capture(into: Record<string, unknown>[]) {
       },
     }),
   });
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return p;
 }
 
 async function files(d: string, n: number, ms = 10_000): Promise<string[]> {

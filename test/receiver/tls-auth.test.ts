@@ -1,12 +1,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import tls from 'node:tls';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import nodemailer from 'nodemailer';
 import { startReceiver, Raw } from './harness.js';
+import { makeSelfSignedCert } from '../helpers/tls.js';
 
 let dir: string;
 let cert: Buffer;
@@ -14,28 +12,10 @@ let key: Buffer;
 let srv: Awaited<ReturnType<typeof startReceiver>>;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'ferrymail-tls-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-subj',
-      '/CN=localhost',
-      '-days',
-      '1',
-      '-keyout',
-      join(dir, 'k.pem'),
-      '-out',
-      join(dir, 'c.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  cert = readFileSync(join(dir, 'c.pem'));
-  key = readFileSync(join(dir, 'k.pem'));
+  const made = await makeSelfSignedCert();
+  dir = made.dir;
+  cert = Buffer.from(made.cert);
+  key = Buffer.from(made.key);
   srv = await startReceiver({
     tls: { cert, key },
     listeners: [
