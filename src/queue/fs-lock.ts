@@ -6,6 +6,7 @@
  * that got the same pid after a container restart; where /proc is missing, the pid alone decides.
  */
 
+import { writevSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,6 +19,12 @@ export interface QueueFs {
   unlink(path: string): Promise<void>;
   mkdir(path: string, options: { recursive: true }): Promise<unknown>;
   readFile(path: string, encoding: 'utf8'): Promise<string>;
+  /**
+   * A synchronous positioned writev, when the file system has one. A batch lands in the page
+   * cache in microseconds; doing it on the event loop saves a thread-pool round trip per batch
+   * before the fdatasync (which stays asynchronous). Without it the FileHandle's writev is used.
+   */
+  writevSync?(fd: number, bufs: readonly Buffer[], position: number): number;
 }
 
 /** The real file system. */
@@ -27,6 +34,7 @@ export const nodeFs: QueueFs = {
   unlink: (path) => fsp.unlink(path),
   mkdir: (path, options) => fsp.mkdir(path, options),
   readFile: (path, encoding) => fsp.readFile(path, encoding),
+  writevSync: (fd, bufs, position) => writevSync(fd, bufs, position),
 };
 
 export const LOCK_FILE = 'lock';

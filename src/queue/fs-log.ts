@@ -25,6 +25,13 @@ import { join } from 'node:path';
 import type { QueueFs } from './fs-lock.js';
 import { QueueError } from './store.js';
 
+let zeroBuf = Buffer.alloc(0);
+/** A shared, never written, all-zero buffer of at least `n` bytes. */
+function zeros(n: number): Buffer {
+  if (zeroBuf.length < n) zeroBuf = Buffer.alloc(n);
+  return zeroBuf;
+}
+
 export const SEGMENT_NAME = /^(\d{10})\.seg$/;
 const segmentName = (seq: number): string => `${String(seq).padStart(10, '0')}.seg`;
 
@@ -37,6 +44,8 @@ export interface Segment<E> {
   size: number;
   /** Bytes known durable (fdatasynced); `size` past it only after lazy records. */
   synced: number;
+  /** End of the zero-filled, synced region ahead of `size` (0: none). */
+  zeroed: number;
   entries: Set<E>;
   liveBytes: number;
   readers: number;
@@ -60,14 +69,18 @@ export interface SegmentLogOptions {
   maxBatchBytes: number;
   /** Longest time lazy records stay written but not fdatasynced. */
   syncIntervalMs: number;
+  /** Bytes zero-filled ahead of the write position per step; 0: none. */
+  preallocBytes: number;
 }
 
 /** Writes all of `bufs` at `position`, going on after short writes (a full disk often takes part first). */
-async function writeAll(fh: FileHandle, bufs: Buffer[], position: number): Promise<void> {
+async function writeAll(fs: QueueFs, fh: FileHandle, bufs: Buffer[], position: number): Promise<void> {
   let rest = bufs;
   let pos = position;
   while (rest.length > 0) {
-    const { bytesWritten } = await fh.writev(rest, pos);
+    const bytesWritten = fs.writevSync
+      ? fs.writevSync(fh.fd, rest, pos)
+      : (await fh.writev(rest, pos)).bytesWritten;
     if (bytesWritten === 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
     pos += bytesWritten;
     let skip = bytesWritten;
@@ -95,6 +108,11 @@ export class SegmentLog<E> {
   #running: Promise<void> | null = null;
   #nextSeq = 0;
   #syncTimer: NodeJS.Timeout | null = null;
+  /** The zero fill under way: it writes from `#fillFrom` on, where no batch may go meanwhile. */
+  #filling: Promise<void> | null = null;
+  #fillFrom = 0;
+  /** Segments whose zero fill failed (a full disk): they grow by plain appends. */
+  #noFill = new WeakSet<Segment<E>>();
 
   /**
    * `afterCommit` runs inside the committer after every batch (compaction: it must be cheap when
@@ -216,6 +234,8 @@ export class SegmentLog<E> {
   }
 
   async closeAll(): Promise<void> {
+    // A queue closed cleanly keeps no unused zeros: its files are exactly their records.
+    await this.#sealCurrent();
     if (this.#syncTimer) clearTimeout(this.#syncTimer);
     this.#syncTimer = null;
     for (const seg of this.segments) await seg.fh.close().catch(() => undefined);
@@ -256,6 +276,7 @@ export class SegmentLog<E> {
       else {
         // Lazy records of the old segment must not outlive it undurable while the new one is synced.
         await this.syncCurrent();
+        await this.#sealCurrent();
         seg = await this.#roll();
       }
     } catch (err) {
@@ -263,9 +284,12 @@ export class SegmentLog<E> {
       return false;
     }
     const start = seg.size;
+    // A batch reaching into the zero fill under way waits for it, or the zeros could land on it.
+    if (this.#filling && seg === this.current && start + total > this.#fillFrom) await this.#filling;
     try {
       if (total > 0) {
         await writeAll(
+          this.fs,
           seg.fh,
           batch.flatMap((p) => p.bufs),
           start,
@@ -281,6 +305,7 @@ export class SegmentLog<E> {
     seg.size = start + total;
     if (sync) seg.synced = seg.size;
     else this.#armSyncTimer();
+    this.#fillAhead(seg);
     let offset = start;
     for (const p of batch) {
       try {
@@ -291,6 +316,47 @@ export class SegmentLog<E> {
       offset += p.bytes;
     }
     return true;
+  }
+
+  /**
+   * Keeps a zero-filled, fdatasynced region ahead of the write position. Appending past the end
+   * of a file changes its size, and ext4 then commits its journal in every fdatasync; writing
+   * over blocks that already exist is data only, about half the latency (PostgreSQL zero-fills
+   * its WAL segments for the same reason). Runs beside the committer, over bytes no batch uses
+   * meanwhile (`#commit` waits for it otherwise). A failure (a full disk) only turns it off for
+   * this segment: records are then appended as they would be without it.
+   */
+  #fillAhead(seg: Segment<E>): void {
+    const step = Math.min(this.options.preallocBytes, this.options.segmentBytes);
+    if (step <= 0 || this.#filling || seg !== this.current || this.#noFill.has(seg)) return;
+    if (seg.size >= this.options.segmentBytes || seg.zeroed - seg.size >= step / 2) return;
+    const from = Math.max(seg.zeroed, seg.size);
+    const to = from + step;
+    this.#fillFrom = from;
+    this.#filling = (async () => {
+      try {
+        await seg.fh.write(zeros(step), 0, step, from);
+        await seg.fh.datasync();
+        seg.zeroed = to;
+      } catch {
+        this.#noFill.add(seg);
+        // Give the space back (a full disk): no batch reaches past `from` while this runs.
+        await seg.fh.truncate(from).catch(() => undefined);
+      } finally {
+        this.#filling = null;
+      }
+    })();
+  }
+
+  /** Before the log moves on: no fill runs on the old segment, and its unused zeros are cut off. */
+  async #sealCurrent(): Promise<void> {
+    if (this.#filling) await this.#filling;
+    const cur = this.current;
+    if (cur && cur.zeroed > cur.size) {
+      // Not synced: a crash that undoes it leaves zeros, which the scanner reads as the end.
+      await cur.fh.truncate(cur.size).catch(() => undefined);
+      cur.zeroed = 0;
+    }
   }
 
   /** Lazy records were written without an fdatasync: make sure one follows within `syncIntervalMs`. */
@@ -327,5 +393,16 @@ export class SegmentLog<E> {
 
 /** A segment with nothing counted in it yet (a new file, or one about to be scanned). */
 function emptySegment<E>(seq: number, path: string, fh: Segment<E>['fh']): Segment<E> {
-  return { seq, path, fh, size: 0, synced: 0, entries: new Set(), liveBytes: 0, readers: 0, deleted: false };
+  return {
+    seq,
+    path,
+    fh,
+    size: 0,
+    synced: 0,
+    zeroed: 0,
+    entries: new Set(),
+    liveBytes: 0,
+    readers: 0,
+    deleted: false,
+  };
 }

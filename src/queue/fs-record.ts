@@ -93,6 +93,8 @@ export interface ScanResult {
   end: number;
   /** Why the scan stopped before the end of the file, if it did. */
   torn?: string;
+  /** The records end where the zero-filled, preallocated rest of the file begins. */
+  zeroFilled?: true;
 }
 
 /** Reads ranges of a file through a 1 MiB window, so a sequential scan costs few reads. */
@@ -124,6 +126,11 @@ class Window {
   }
 }
 
+function isZero(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
 /** Visits every intact record of a segment in order; stops at the first bad one. */
 export async function scanSegment(
   fh: FileHandle,
@@ -135,6 +142,8 @@ export async function scanSegment(
   while (pos < size) {
     const header = await win.get(pos, HEADER_BYTES);
     if (!header) return { end: pos, torn: 'short header' };
+    // Zeros: the unused, preallocated part of the segment (queue/fs-log.ts), a clean end.
+    if (isZero(header)) return { end: pos, zeroFilled: true };
     if (header.readUInt32BE(0) !== RECORD_MAGIC) return { end: pos, torn: 'bad magic' };
     const type = header.readUInt8(4);
     const metaBytes = header.readUInt32BE(5);

@@ -66,6 +66,13 @@ export interface FsQueueStoreOptions {
   /** Longest time a lazy (`durable: false`) change stays undurable. @default 1000 */
   syncIntervalMs?: number;
   /**
+   * Zero-filled and synced ahead of the write position, in steps of this many bytes, so that a
+   * commit's fdatasync writes data only, not the file's new size too (half the latency on
+   * ext4). 0 turns it off.
+   * @default 2 MiB
+   */
+  preallocBytes?: number;
+  /**
    * Bytes of just-stored messages kept in memory for their first delivery attempt (queue/fs-cache.ts);
    * 0: none. @default 16777216 (16 MiB)
    */
@@ -109,7 +116,8 @@ export class FsQueueStore implements QueueStore {
     const syncIntervalMs = options.syncIntervalMs ?? 1000;
     if (!(syncIntervalMs >= 0 && syncIntervalMs < 2 ** 31))
       throw new RangeError(`Cannot use syncIntervalMs ${syncIntervalMs}: it must be a number of ms >= 0`);
-    const log = { segmentBytes, maxBatchBytes: this.#maxBatchBytes, syncIntervalMs };
+    const preallocBytes = options.preallocBytes ?? 2 * 1024 * 1024;
+    const log = { segmentBytes, maxBatchBytes: this.#maxBatchBytes, syncIntervalMs, preallocBytes };
     this.#log = new SegmentLog<Entry>(this.#fs, dir, log, () =>
       this.#state === 'open' ? this.#compact() : Promise.resolve(),
     );
@@ -315,15 +323,15 @@ export class FsQueueStore implements QueueStore {
       });
       seg.size = result.end;
       seg.synced = result.end;
-      if (result.torn === undefined) continue;
-      if (i < names.length - 1) {
+      const last = i === names.length - 1;
+      if (result.torn !== undefined && !last) {
         this.warnings.push(
           `${seg.path}: ${result.torn} at byte ${result.end} of ${size}; the rest is ignored`,
         );
-      } else if (writable) {
-        // The torn tail of a batch that was never acknowledged: cut it so new records follow good ones.
-        await seg.fh.truncate(result.end);
       }
+      // The torn tail of a batch that was never acknowledged, or preallocated zeros (past which
+      // such a tail may also lie): cut it so new records follow good ones over nothing stale.
+      if (last && writable && result.end < size) await seg.fh.truncate(result.end);
     }
     // The last run may have died with lazy records written but not synced: replayed state is
     // built upon (segments deleted, records appended), so it must be durable first.

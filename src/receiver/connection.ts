@@ -226,8 +226,15 @@ export class Connection {
         this.mode = 'closed';
         this.abortWriter();
         this.flush();
-        this.socket.end();
         this.ended = true;
+        // Once our last reply and FIN are out, nothing more is read: closing now rather than
+        // waiting for the client's FIN saves a read, and the error object Node builds for the
+        // RST many clients (smtp-source, for one) answer a closed session with. Unless the
+        // client already sent more: closing over unread input would reset the connection and
+        // could cost it our last reply.
+        this.socket.end(() => {
+          if (this.pending === null || this.pending.length === 0) this.socket.destroy();
+        });
         return;
       case 'data':
         this.mode = 'data';

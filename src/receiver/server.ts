@@ -120,7 +120,7 @@ export class SmtpServer {
               SNICallback: (_name, cb) => cb(null, this.secureContext as tls.SecureContext),
               ...(this.opts.tls ? { cert: this.opts.tls.cert, key: this.opts.tls.key } : {}),
             })
-          : net.createServer({ allowHalfOpen: true });
+          : net.createServer({ allowHalfOpen: true, noDelay: true });
       const event = l.mode === 'submissions' ? 'secureConnection' : 'connection';
       srv.on(event, (s: net.Socket) => this.accept(s, l));
       srv.on('tlsClientError', () => undefined);
@@ -190,7 +190,9 @@ export class SmtpServer {
       return;
     }
     const ip = socket.remoteAddress ?? 'unknown';
-    socket.setNoDelay(true);
+    // Replies are small and each one is awaited: Nagle would hold them. Plain listeners set it at
+    // accept (noDelay above), without a call per socket from here.
+    if (l.mode === 'submissions') socket.setNoDelay(true);
     socket.on('error', () => undefined);
     const hostname = this.opts.hostname;
     const refusal = this.stopping

@@ -45,7 +45,10 @@ const ticks = async (n: number): Promise<void> => {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
 };
 
-for (const seed of [11, 12, 13, 14]) {
+/** Lazy changes lost over every seed: the crashes must really exercise losing some. */
+let lostLazyInAll = 0;
+
+for (const seed of [11, 12, 13, 14, 15, 16]) {
   test(`lazy changes survive simulated crashes as a prefix (seed ${seed})`, async () => {
     const t = await tempDir();
     const dir = join(t.dir, 'queue');
@@ -56,6 +59,9 @@ for (const seed of [11, 12, 13, 14]) {
       syncIntervalMs: [1, 20, 100_000][seed % 3]!,
       // 0: segments go only when every message in them is removed, often by a lazy removal.
       compactRatio: seed % 2 === 0 ? 0.5 : 0,
+      // Half the seeds write over preallocated zeros; the others only append, and there the
+      // lazy changes get lost often (their fdatasyncs are only the lazy rules' own).
+      preallocBytes: seed < 14 ? 0 : 4096,
       fs,
     });
     let cfs = new CrashableFs(dir);
@@ -171,11 +177,15 @@ for (const seed of [11, 12, 13, 14]) {
         }
       }
       assert.ok(crashes >= 10, `only ${crashes} crashes`);
-      // Not an assertion on luck alone: with these seeds some lazy changes do get lost.
-      if (seed === 11) assert.ok(lostLazy > 0, 'no acknowledged lazy change was ever lost');
+      lostLazyInAll += lostLazy;
     } finally {
       await store.close().catch(() => undefined);
       await t.cleanup();
     }
   });
 }
+
+test('the simulated crashes above did lose some acknowledged lazy changes', () => {
+  // Not an assertion on luck alone: with these seeds some lazy changes do get lost.
+  assert.ok(lostLazyInAll > 0, 'no acknowledged lazy change was ever lost');
+});
