@@ -25,6 +25,8 @@ export interface QueueFs {
    * before the fdatasync (which stays asynchronous). Without it the FileHandle's writev is used.
    */
   writevSync?(fd: number, bufs: readonly Buffer[], position: number): number;
+  /** Bytes an unprivileged user may still write on the file system holding `path`, if known. */
+  freeBytes?(path: string): Promise<number>;
 }
 
 /** The real file system. */
@@ -35,6 +37,10 @@ export const nodeFs: QueueFs = {
   mkdir: (path, options) => fsp.mkdir(path, options),
   readFile: (path, encoding) => fsp.readFile(path, encoding),
   writevSync: (fd, bufs, position) => writevSync(fd, bufs, position),
+  freeBytes: async (path) => {
+    const s = await fsp.statfs(path);
+    return s.bavail * s.bsize;
+  },
 };
 
 export const LOCK_FILE = 'lock';

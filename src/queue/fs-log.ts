@@ -25,6 +25,10 @@ import { join } from 'node:path';
 import type { QueueFs } from './fs-lock.js';
 import { QueueError } from './store.js';
 
+/** Free space a zero fill must leave on the file system. */
+const MIN_FREE_FOR_FILL = 256 * 1024 * 1024;
+/** The first zero fill of a segment: small, as a batch waits for it. */
+const FIRST_FILL = 256 * 1024;
 let zeroBuf = Buffer.alloc(0);
 /** A shared, never written, all-zero buffer of at least `n` bytes. */
 function zeros(n: number): Buffer {
@@ -111,6 +115,8 @@ export class SegmentLog<E> {
   /** The zero fill under way: it writes from `#fillFrom` on, where no batch may go meanwhile. */
   #filling: Promise<void> | null = null;
   #fillFrom = 0;
+  /** No zero fill before this time (the disk was short of space). */
+  #fillPausedUntil = 0;
   /** Segments whose zero fill failed (a full disk): they grow by plain appends. */
   #noFill = new WeakSet<Segment<E>>();
 
@@ -322,30 +328,59 @@ export class SegmentLog<E> {
    * Keeps a zero-filled, fdatasynced region ahead of the write position. Appending past the end
    * of a file changes its size, and ext4 then commits its journal in every fdatasync; writing
    * over blocks that already exist is data only, about half the latency (PostgreSQL zero-fills
-   * its WAL segments for the same reason). Runs beside the committer, over bytes no batch uses
-   * meanwhile (`#commit` waits for it otherwise). A failure (a full disk) only turns it off for
-   * this segment: records are then appended as they would be without it.
+   * its WAL segments for the same reason). The next step is filled while the current one still
+   * has half of it ahead, beside the committer, over bytes no batch reaches meanwhile (`#commit`
+   * waits for it otherwise). A failure (a full disk) only turns it off for this segment: records
+   * are then appended as they would be without it.
    */
   #fillAhead(seg: Segment<E>): void {
-    const step = Math.min(this.options.preallocBytes, this.options.segmentBytes);
+    const step = this.#step();
     if (step <= 0 || this.#filling || seg !== this.current || this.#noFill.has(seg)) return;
-    if (seg.size >= this.options.segmentBytes || seg.zeroed - seg.size >= step / 2) return;
-    const from = Math.max(seg.zeroed, seg.size);
-    const to = from + step;
+    // Only ahead of a first fill (`primeCurrent`): a fill starting at the write position itself
+    // would hold every batch until it is done.
+    if (seg.zeroed === 0 || seg.size >= this.options.segmentBytes || seg.zeroed - seg.size >= step / 2)
+      return;
+    // Past the write position, always: batches bigger than a step may have overrun the zeros.
+    this.#filling = this.#fill(seg, Math.max(seg.zeroed, seg.size), step).finally(() => {
+      this.#filling = null;
+    });
+  }
+
+  /**
+   * The first zero fill of the current segment (a new one, or the last one after a restart): a
+   * small one, waited for, so that the fills after it run ahead of the batches.
+   */
+  async primeCurrent(): Promise<void> {
+    const seg = this.current;
+    const step = Math.min(this.#step(), FIRST_FILL);
+    if (!seg || step <= 0 || seg.zeroed > 0 || this.#noFill.has(seg)) return;
+    if (this.#filling) await this.#filling;
+    await this.#fill(seg, seg.size, step);
+  }
+
+  #step(): number {
+    return Math.min(this.options.preallocBytes, this.options.segmentBytes);
+  }
+
+  async #fill(seg: Segment<E>, from: number, bytes: number): Promise<void> {
     this.#fillFrom = from;
-    this.#filling = (async () => {
-      try {
-        await seg.fh.write(zeros(step), 0, step, from);
-        await seg.fh.datasync();
-        seg.zeroed = to;
-      } catch {
-        this.#noFill.add(seg);
-        // Give the space back (a full disk): no batch reaches past `from` while this runs.
-        await seg.fh.truncate(from).catch(() => undefined);
-      } finally {
-        this.#filling = null;
+    try {
+      // The zeros are a speed-up, never worth the last free space: that belongs to messages.
+      if (Date.now() < this.#fillPausedUntil) return;
+      const free = this.fs.freeBytes ? await this.fs.freeBytes(this.dir) : Infinity;
+      if (free < bytes + MIN_FREE_FOR_FILL) {
+        this.#fillPausedUntil = Date.now() + 10_000;
+        return;
       }
-    })();
+      const { bytesWritten } = await seg.fh.write(zeros(bytes), 0, bytes, from);
+      if (bytesWritten !== bytes) throw Object.assign(new Error('short write'), { code: 'ENOSPC' });
+      await seg.fh.datasync();
+      seg.zeroed = from + bytes;
+    } catch {
+      this.#noFill.add(seg);
+      // Give the space back (a full disk): no batch reaches past `from` while this runs.
+      await seg.fh.truncate(from).catch(() => undefined);
+    }
   }
 
   /** Before the log moves on: no fill runs on the old segment, and its unused zeros are cut off. */
@@ -387,6 +422,7 @@ export class SegmentLog<E> {
     const seg = emptySegment<E>(seq, path, fh);
     this.segments.push(seg);
     this.current = seg;
+    await this.primeCurrent();
     return seg;
   }
 }

@@ -150,6 +150,7 @@ export class FsQueueStore implements QueueStore {
         throw err;
       }
       this.#log.current = this.#log.segments.at(-1) ?? null;
+      await this.#log.primeCurrent();
     }
     this.#state = 'open';
   }

@@ -106,7 +106,10 @@ test('a stale record past the zeros of the last segment is not brought back', ()
     const [name] = await segments(b);
     const ghost = encodeRecord(
       RECORD_PUT,
-      { envelope: envelope('GHOST'), recipients: [{ index: 0, status: 'pending', attempts: 0, nextAttemptAt: 0 }] },
+      {
+        envelope: envelope('GHOST'),
+        recipients: [{ index: 0, status: 'pending', attempts: 0, nextAttemptAt: 0 }],
+      },
       [bodyBytes('GHOST')],
     );
     const fh = await fsp.open(join(b, name!), 'r+');
@@ -147,5 +150,30 @@ test('a sealed segment keeps no zeros once the log moves to the next one', () =>
     await r.open();
     assert.deepEqual(r.warnings, []);
     assert.equal((await r.list()).length, 20);
+    await r.close();
+  }));
+
+test('records bigger than a fill step, written while fills run, are never zeroed over', () =>
+  withDirs(async (a, b) => {
+    const s = new FsQueueStore(a, { preallocBytes: 8192 });
+    await s.open();
+    const ids: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const id = `B${String(i).padStart(2, '0')}`;
+      ids.push(id);
+      // Several at once, so batches of many records go out while a fill may be under way.
+      if (i % 3 === 2) await s.put(envelope(id), body(id, 20_000));
+      else void s.put(envelope(id), body(id, 3000 + i * 100));
+    }
+    await s.put(envelope('END'), body('END'));
+    await copyAsKilled(a, b);
+    await s.close();
+    const r = new FsQueueStore(b);
+    await r.open();
+    assert.deepEqual(r.warnings, []);
+    assert.deepEqual((await r.list()).map((m) => m.envelope.id).sort(), [...ids, 'END'].sort());
+    for (const [i, id] of ids.entries()) {
+      assert.deepEqual(await r.readMessage(id), bodyBytes(id, i % 3 === 2 ? 20_000 : 3000 + i * 100));
+    }
     await r.close();
   }));
