@@ -355,7 +355,7 @@ Written by \`bench/report.ts\` at the end of \`npm run bench\` from the files in
 rerun the benchmark rather than edit this file. How to run it and what each number means:
 [bench/README.md](${link(readme)}).
 
-- **Command:** \`${String(meta.command ?? 'npm run bench')}\`${quick ? ' (quick mode: small message counts, 100-800 messages a run; the full mode runs 500-3,000 and adds connection reuse)' : ''}
+- **Command:** \`${String(meta.command ?? 'npm run bench')}\`${quick ? ' (quick mode: small message counts, 200-2,000 messages a run; the full mode runs 500-3,000 and adds connection reuse)' : ''}
 - **Date:** ${when(meta.started)} to ${when(meta.finished)}
 - **Machine:** ${String(meta.machine ?? '?')}; everything on 127.0.0.1, load generator on the same cores
 - **Versions:** Node ${String(meta.node ?? '?')}, Postfix ${String(meta.postfix ?? '?')}, Haraka ${String(meta.haraka ?? '?')}, nodemailer smtp-server ${String(meta.smtp_server ?? '?')}, ferrymail ${String(meta.ferrymail ?? '?')}${ferryMeasured ? '' : ` (${NOT_YET}: the server was not runnable when this run was made)`}
