@@ -47,6 +47,7 @@ import {
   initialStates,
   mergeStates,
   QueueError,
+  cloneData,
   type QueueStore,
   type WriteOptions,
 } from './store.js';
@@ -167,7 +168,7 @@ export class FsQueueStore implements QueueStore {
     const rec = encodeRecord(RECORD_PUT, meta, data);
     const dataStart = HEADER_BYTES + rec.metaBytes;
     const msg: QueuedMessage = {
-      envelope: structuredClone(envelope),
+      envelope: cloneData(envelope),
       recipients,
       size: rec.bytes - dataStart,
     };
@@ -184,7 +185,7 @@ export class FsQueueStore implements QueueStore {
 
   async claim(now: number, limit: number, leaseUntil: number): Promise<QueuedMessage[]> {
     this.#checkWritable();
-    return this.#index.claim(now, limit, leaseUntil).map((e) => structuredClone(e.msg));
+    return this.#index.claim(now, limit, leaseUntil).map((e) => cloneData(e.msg));
   }
 
   async lease(id: string, now: number, leaseUntil: number): Promise<QueuedMessage | null> {
@@ -192,7 +193,7 @@ export class FsQueueStore implements QueueStore {
     const e = this.#index.get(id);
     if (!e || e.leaseUntil > now) return null;
     this.#index.lease(e, leaseUntil);
-    return structuredClone(e.msg);
+    return cloneData(e.msg);
   }
 
   async release(id: string): Promise<void> {
@@ -228,7 +229,7 @@ export class FsQueueStore implements QueueStore {
     } finally {
       e.writes--;
     }
-    return structuredClone(result);
+    return cloneData(result);
   }
 
   async remove(id: string, options?: WriteOptions): Promise<boolean> {
@@ -252,12 +253,12 @@ export class FsQueueStore implements QueueStore {
   async get(id: string): Promise<QueuedMessage | null> {
     this.#checkOpen();
     const e = this.#index.get(id);
-    return e ? structuredClone(e.msg) : null;
+    return e ? cloneData(e.msg) : null;
   }
 
   async list(): Promise<QueuedMessage[]> {
     this.#checkOpen();
-    return this.#index.ids().map((id) => structuredClone(this.#index.get(id)!.msg));
+    return this.#index.ids().map((id) => cloneData(this.#index.get(id)!.msg));
   }
 
   async close(): Promise<void> {

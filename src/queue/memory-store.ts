@@ -10,6 +10,7 @@ import {
   mergeStates,
   pickDue,
   QueueError,
+  cloneData,
   type QueueStore,
   type WriteOptions,
 } from './store.js';
@@ -22,7 +23,7 @@ interface Entry {
 }
 
 function copy(msg: QueuedMessage): QueuedMessage {
-  return structuredClone(msg);
+  return cloneData(msg);
 }
 
 export class MemoryQueueStore implements QueueStore {
@@ -44,7 +45,7 @@ export class MemoryQueueStore implements QueueStore {
     }
     const bytes = Buffer.concat(data as Buffer[]);
     const msg: QueuedMessage = {
-      envelope: structuredClone(envelope),
+      envelope: cloneData(envelope),
       recipients: initialStates(envelope),
       size: bytes.length,
     };

@@ -148,3 +148,20 @@ export function pickDue<T>(candidates: Iterable<[T, QueuedMessage]>, now: number
   due.sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return due.slice(0, Math.max(0, limit)).map((d) => d.key);
 }
+
+/**
+ * A deep copy of JSON-shaped data (the envelope and recipient states: strings, numbers, booleans,
+ * arrays, plain objects). The store hands out copies so callers cannot change its state in
+ * place; structuredClone did the same at about ten times the cost, a few percent of the CPU of
+ * accepting a message.
+ */
+export function cloneData<T>(v: T): T {
+  if (typeof v !== 'object' || v === null) return v;
+  if (Array.isArray(v)) return v.map(cloneData) as T;
+  const out: Record<string, unknown> = {};
+  for (const k in v) {
+    const x = (v as Record<string, unknown>)[k];
+    if (x !== undefined) out[k] = cloneData(x);
+  }
+  return out as T;
+}

@@ -21,8 +21,16 @@ export interface ReceivedInfo {
 
 /** RFC 5322 date-time in UTC: `Fri, 04 Dec 2026 21:00:00 +0000`. */
 export function rfc5322Date(d: Date): string {
-  return d.toUTCString().replace(/GMT$/, '+0000');
+  // One message after another lands in the same second: format each second once.
+  const sec = Math.floor(d.getTime() / 1000);
+  if (sec !== lastSecond) {
+    lastSecond = sec;
+    lastText = d.toUTCString().replace(/GMT$/, '+0000');
+  }
+  return lastText;
 }
+let lastSecond = NaN;
+let lastText = '';
 
 export function withProtocol(i: Pick<ReceivedInfo, 'esmtp' | 'tls' | 'auth' | 'utf8'>): string {
   if (!i.esmtp) return 'SMTP';
