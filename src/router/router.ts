@@ -141,10 +141,15 @@ function hostKey(host: string): string {
   return isIP(host) === 6 ? `[${host}]` : host;
 }
 
+/** Letters, digits and inner hyphens in non-empty labels: nothing for IDNA to map or refuse. */
+const PLAIN_LDH = /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/i;
+
 /** The routing form of an address's domain: lowercase A-label, or the literal as given (lowercased). */
 export function routingDomain(domain: string): string | undefined {
   if (domain.startsWith('[')) return domain.toLowerCase();
-  const ascii = domainToASCII(domain);
+  // Plain ASCII needs no IDNA mapping (and domainToASCII is the costly part of routing a recipient).
+  const ascii =
+    PLAIN_LDH.test(domain) && !/(^|\.)xn--/i.test(domain) ? domain.toLowerCase() : domainToASCII(domain);
   return ascii === '' ? undefined : normalizeHost(ascii);
 }
 
