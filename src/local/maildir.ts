@@ -5,7 +5,9 @@
  * to `tmp/` with O_EXCL, fsynced, renamed into `new/`, and `new/` is fsynced (the Maildir protocol,
  * https://cr.yp.to/proto/maildir.html). On failure the file is removed again and the original
  * error (with its `code`: ENOSPC, EDQUOT, EACCES...) rejects the promise, so nothing half-written
- * is ever seen in `new/` and `tmp/` is left clean.
+ * is ever seen in `new/` and `tmp/` is left clean. Deliveries into one mailbox at the same time
+ * share the fsync of its `new/` (one that starts after each rename), and a Maildir is created (and
+ * its parents fsynced) once per process, not checked again for every message.
  *
  * The caller vouches for `domain` and `user` being single safe path components
  * (policy/users.ts mailboxFolder); this module checks again and throws TypeError otherwise.
@@ -58,6 +60,13 @@ export class MaildirWriter {
   readonly #now: () => number;
   readonly #host: string;
   readonly #pid: number;
+  /**
+   * Maildirs made (or found) by this writer: not checked again with six mkdirs per delivery. One
+   * removed meanwhile shows as ENOENT when the file is created, and is made again then.
+   */
+  readonly #ready = new Set<string>();
+  /** Directory fsyncs in progress per path, and the callers waiting for the next one. */
+  readonly #dirSyncs = new Map<string, { waiters: { ok: () => void; fail: (e: unknown) => void }[] }>();
   /** Per-writer delivery counter (the `Q` part of the name); with O_EXCL, collisions only retry. */
   #counter = 0;
   readonly #tag = randomBytes(4).toString('hex');
@@ -90,8 +99,22 @@ export class MaildirWriter {
    */
   async deliver(domain: string, user: string, parts: readonly Uint8Array[]): Promise<string> {
     const dir = this.maildirPath(domain, user);
-    await this.#ensureMaildir(dir);
-    const { name, file, tmpPath } = await this.#openUnique(dir);
+    if (!this.#ready.has(dir)) {
+      await this.#ensureMaildir(dir);
+      this.#ready.add(dir);
+    }
+    let opened: { name: string; file: MaildirFile; tmpPath: string };
+    try {
+      opened = await this.#openUnique(dir);
+    } catch (err) {
+      if (errorCode(err) !== 'ENOENT') throw err;
+      // Removed behind our back since we made it: make it again, once.
+      this.#ready.delete(dir);
+      await this.#ensureMaildir(dir);
+      this.#ready.add(dir);
+      opened = await this.#openUnique(dir);
+    }
+    const { name, file, tmpPath } = opened;
     let closed = false;
     let renamed = false;
     const newPath = join(dir, 'new', name);
@@ -102,7 +125,7 @@ export class MaildirWriter {
       await file.close();
       await this.#fs.rename(tmpPath, newPath);
       renamed = true;
-      await this.#syncDir(join(dir, 'new'));
+      await this.#syncShared(join(dir, 'new'));
       return newPath;
     } catch (err) {
       if (!closed) await file.close().catch(() => undefined);
@@ -164,6 +187,36 @@ export class MaildirWriter {
     await made(dir);
     for (const sub of ['tmp', 'new', 'cur']) await made(join(dir, sub));
     for (const d of toSync) await this.#syncDir(d);
+  }
+
+  /**
+   * fsync of `new/` shared by the deliveries that wait for it: a caller is answered by the first
+   * fsync that starts after it asked (so after its rename), and every caller that asks while one
+   * runs shares the next. Ten messages renamed into one mailbox at once cost two fsyncs, not ten.
+   */
+  #syncShared(path: string): Promise<void> {
+    return new Promise((ok, fail) => {
+      const running = this.#dirSyncs.get(path);
+      if (running) {
+        running.waiters.push({ ok, fail });
+        return;
+      }
+      const state = { waiters: [{ ok, fail }] };
+      this.#dirSyncs.set(path, state);
+      void (async () => {
+        while (state.waiters.length > 0) {
+          const round = state.waiters;
+          state.waiters = [];
+          try {
+            await this.#syncDir(path);
+            for (const w of round) w.ok();
+          } catch (err) {
+            for (const w of round) w.fail(err);
+          }
+        }
+        this.#dirSyncs.delete(path);
+      })();
+    });
   }
 
   async #syncDir(path: string): Promise<void> {

@@ -16,7 +16,8 @@
  *
  * All integers big-endian. A record is only ever acknowledged after it is fully written and
  * fsynced, so the first bad record (short, wrong magic, wrong CRC) marks the torn tail of a write
- * that was never acknowledged: the scanner stops there and reports where.
+ * that was never acknowledged: the scanner stops there and reports where. Zeros where a record
+ * would begin are the unused part of a segment zero-filled ahead (queue/fs-log.ts): a clean end.
  */
 
 import type { FileHandle } from 'node:fs/promises';
@@ -141,7 +142,11 @@ export async function scanSegment(
   let pos = 0;
   while (pos < size) {
     const header = await win.get(pos, HEADER_BYTES);
-    if (!header) return { end: pos, torn: 'short header' };
+    if (!header) {
+      // Fewer zeros than a header: the records ended just short of the end of a fill.
+      const rest = await win.get(pos, size - pos);
+      return rest && isZero(rest) ? { end: pos, zeroFilled: true } : { end: pos, torn: 'short header' };
+    }
     // Zeros: the unused, preallocated part of the segment (queue/fs-log.ts), a clean end.
     if (isZero(header)) return { end: pos, zeroFilled: true };
     if (header.readUInt32BE(0) !== RECORD_MAGIC) return { end: pos, torn: 'bad magic' };

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, stat, mkdir, writeFile } from 'node:fs/promises';
+import { readFile, stat, mkdir, writeFile, rm } from 'node:fs/promises';
 import { join, basename } from 'node:path';
 import { MaildirWriter } from '../../src/local/maildir.js';
 import { faultyFs, withTempDir, listMaildir, type FailPoint } from './fakes.js';
@@ -135,4 +135,76 @@ test('a large message written from several parts is byte-identical', () =>
     const got = await readFile(f);
     assert.equal(got.length, big.length + 6);
     assert.ok(got.subarray(6).equals(big));
+  }));
+
+test('deliveries into one mailbox at the same time share fsyncs of new/, each one after its rename', () =>
+  withTempDir(async (dir) => {
+    const fs = faultyFs();
+    const renamedAt: number[] = [];
+    const syncStarts: number[] = [];
+    let clock = 0;
+    const traced = {
+      ...fs,
+      async rename(from: string, to: string) {
+        await fs.rename(from, to);
+        renamedAt.push(++clock);
+      },
+      async open(path: string, flags: number | string, mode?: number) {
+        const f = await fs.open(path, flags, mode);
+        if (!path.endsWith('/new')) return f;
+        return {
+          ...f,
+          async sync() {
+            syncStarts.push(++clock);
+            // A slow disk, so that the other deliveries queue up behind this fsync.
+            await new Promise((r) => setTimeout(r, 20));
+            return f.sync();
+          },
+        };
+      },
+    };
+    const w = new MaildirWriter({ root: dir, fs: traced });
+    await w.deliver('d.test', 'u', [Buffer.from('first')]); // makes the Maildir
+    fs.synced.length = 0;
+    renamedAt.length = 0;
+    syncStarts.length = 0;
+    const files = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => w.deliver('d.test', 'u', [Buffer.from(`m${i}`)])),
+    );
+    assert.equal(new Set(files).size, 10);
+    assert.equal((await listMaildir(join(dir, 'd.test', 'u'))).new.length, 11);
+    assert.ok(syncStarts.length < 10, `${syncStarts.length} fsyncs of new/ for 10 deliveries`);
+    // Every rename is followed by an fsync of new/ that started after it.
+    for (const r of renamedAt)
+      assert.ok(
+        syncStarts.some((s) => s > r),
+        `rename at ${r} not covered`,
+      );
+  }));
+
+test('a Maildir removed after it was made is made again on the next delivery', () =>
+  withTempDir(async (dir) => {
+    const w = new MaildirWriter({ root: dir });
+    await w.deliver('d.test', 'u', [Buffer.from('one')]);
+    await rm(join(dir, 'd.test', 'u'), { recursive: true });
+    const b = await w.deliver('d.test', 'u', [Buffer.from('two')]);
+    assert.deepEqual(await readFile(b), Buffer.from('two'));
+    const l = await listMaildir(join(dir, 'd.test', 'u'));
+    assert.deepEqual(l.new, [basename(b)]);
+  }));
+
+test('a failing fsync of new/ fails every delivery waiting for it, and the next ones succeed', () =>
+  withTempDir(async (dir) => {
+    const fs = faultyFs({ at: 'sync-new', code: 'EIO', times: 1 });
+    const w = new MaildirWriter({ root: dir, fs });
+    const results = await Promise.allSettled(
+      Array.from({ length: 3 }, (_, i) => w.deliver('d.test', 'u', [Buffer.from(`m${i}`)])),
+    );
+    assert.ok(results.some((r) => r.status === 'rejected'));
+    for (const r of results)
+      if (r.status === 'rejected') assert.equal((r.reason as NodeJS.ErrnoException).code, 'EIO');
+    const ok = results.filter((r) => r.status === 'fulfilled').length;
+    await w.deliver('d.test', 'u', [Buffer.from('after')]);
+    // A failed delivery leaves nothing in new/ (it is retried by the queue).
+    assert.equal((await listMaildir(join(dir, 'd.test', 'u'))).new.length, ok + 1);
   }));
