@@ -61,10 +61,11 @@ export class MaildirWriter {
   readonly #host: string;
   readonly #pid: number;
   /**
-   * Maildirs made (or found) by this writer: not checked again with six mkdirs per delivery. One
-   * removed meanwhile shows as ENOENT when the file is created, and is made again then.
+   * Maildirs made (or found) by this writer, each as the promise of its making: not checked again
+   * with six mkdirs per delivery, and a delivery into one being made waits until its directories
+   * are durable too. One removed meanwhile shows as ENOENT, and is made again then.
    */
-  readonly #ready = new Set<string>();
+  readonly #made = new Map<string, Promise<void>>();
   /** Directory fsyncs in progress per path, and the callers waiting for the next one. */
   readonly #dirSyncs = new Map<string, { waiters: { ok: () => void; fail: (e: unknown) => void }[] }>();
   /** Per-writer delivery counter (the `Q` part of the name); with O_EXCL, collisions only retry. */
@@ -99,19 +100,14 @@ export class MaildirWriter {
    */
   async deliver(domain: string, user: string, parts: readonly Uint8Array[]): Promise<string> {
     const dir = this.maildirPath(domain, user);
-    if (!this.#ready.has(dir)) {
-      await this.#ensureMaildir(dir);
-      this.#ready.add(dir);
-    }
+    await this.#ready(dir);
     let opened: { name: string; file: MaildirFile; tmpPath: string };
     try {
       opened = await this.#openUnique(dir);
     } catch (err) {
       if (errorCode(err) !== 'ENOENT') throw err;
       // Removed behind our back since we made it: make it again, once.
-      this.#ready.delete(dir);
-      await this.#ensureMaildir(dir);
-      this.#ready.add(dir);
+      await this.#ready(dir, true);
       opened = await this.#openUnique(dir);
     }
     const { name, file, tmpPath } = opened;
@@ -123,7 +119,14 @@ export class MaildirWriter {
       await file.sync();
       closed = true;
       await file.close();
-      await this.#fs.rename(tmpPath, newPath);
+      try {
+        await this.#fs.rename(tmpPath, newPath);
+      } catch (err) {
+        if (errorCode(err) !== 'ENOENT') throw err;
+        // new/ alone was removed: make the Maildir whole again, once.
+        await this.#ready(dir, true);
+        await this.#fs.rename(tmpPath, newPath);
+      }
       renamed = true;
       await this.#syncShared(join(dir, 'new'));
       return newPath;
@@ -160,6 +163,20 @@ export class MaildirWriter {
     const micros = (ms % 1000) * 1000;
     this.#counter++;
     return `${sec}.M${micros}P${this.#pid}Q${this.#counter}R${this.#tag}.${this.#host}`;
+  }
+
+  /** Resolves once the Maildir `dir` exists and is durable; `again`: it was found missing. */
+  #ready(dir: string, again = false): Promise<void> {
+    let p = again ? undefined : this.#made.get(dir);
+    if (p === undefined) {
+      p = this.#ensureMaildir(dir);
+      this.#made.set(dir, p);
+      // A failure is not remembered: the next delivery tries again.
+      p.catch(() => {
+        if (this.#made.get(dir) === p) this.#made.delete(dir);
+      });
+    }
+    return p;
   }
 
   /** mkdir each missing level from the root down; fsync the parent of every directory created. */
@@ -223,9 +240,12 @@ export class MaildirWriter {
     const h = await this.#fs.open(path, constants.O_RDONLY);
     try {
       await h.sync();
-    } finally {
-      await h.close();
+    } catch (err) {
+      // The fsync's error is the one to report, not a later one from close.
+      await h.close().catch(() => undefined);
+      throw err;
     }
+    await h.close();
   }
 }
 

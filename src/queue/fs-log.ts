@@ -304,7 +304,11 @@ export class SegmentLog<E> {
       if (sync && seg.synced < start + total) await seg.fh.datasync();
     } catch (err) {
       // Nothing of this batch was acknowledged: cut it off so the next batch starts at a clean end.
-      if (total > 0) await seg.fh.truncate(start).catch(() => undefined);
+      if (total > 0) {
+        await seg.fh.truncate(start).catch(() => undefined);
+        // The zeros ahead went with it: the next fill starts at the write position again.
+        seg.zeroed = Math.min(seg.zeroed, start);
+      }
       for (const p of batch) p.fail(err);
       return false;
     }
@@ -355,7 +359,11 @@ export class SegmentLog<E> {
     const step = Math.min(this.#step(), FIRST_FILL);
     if (!seg || step <= 0 || seg.zeroed > 0 || this.#noFill.has(seg)) return;
     if (this.#filling) await this.#filling;
-    await this.#fill(seg, seg.size, step);
+    // Visible to `#commit` and `#sealCurrent` like any fill, should this ever run beside them.
+    this.#filling = this.#fill(seg, seg.size, step).finally(() => {
+      this.#filling = null;
+    });
+    await this.#filling;
   }
 
   #step(): number {

@@ -127,6 +127,16 @@ class Window {
   }
 }
 
+async function zerosToEnd(win: Window, from: number, size: number): Promise<boolean> {
+  for (let off = from; off < size;) {
+    const n = Math.min(BLOCK_BYTES, size - off);
+    const chunk = await win.get(off, n);
+    if (!chunk || !isZero(chunk)) return false;
+    off += n;
+  }
+  return true;
+}
+
 function isZero(b: Buffer): boolean {
   for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
   return true;
@@ -147,8 +157,14 @@ export async function scanSegment(
       const rest = await win.get(pos, size - pos);
       return rest && isZero(rest) ? { end: pos, zeroFilled: true } : { end: pos, torn: 'short header' };
     }
-    // Zeros: the unused, preallocated part of the segment (queue/fs-log.ts), a clean end.
-    if (isZero(header)) return { end: pos, zeroFilled: true };
+    // Zeros to the end of the file: the unused, preallocated part of the segment
+    // (queue/fs-log.ts), a clean end. Zeros with data after them are damage (or the torn tail of
+    // a batch whose start never reached the disk), reported as such.
+    if (isZero(header)) {
+      return (await zerosToEnd(win, pos, size))
+        ? { end: pos, zeroFilled: true }
+        : { end: pos, torn: 'zeros followed by data' };
+    }
     if (header.readUInt32BE(0) !== RECORD_MAGIC) return { end: pos, torn: 'bad magic' };
     const type = header.readUInt8(4);
     const metaBytes = header.readUInt32BE(5);

@@ -208,3 +208,45 @@ test('a failing fsync of new/ fails every delivery waiting for it, and the next 
     // A failed delivery leaves nothing in new/ (it is retried by the queue).
     assert.equal((await listMaildir(join(dir, 'd.test', 'u'))).new.length, ok + 1);
   }));
+
+test('only new/ removed: the Maildir is made whole again and the delivery lands', () =>
+  withTempDir(async (dir) => {
+    const w = new MaildirWriter({ root: dir });
+    await w.deliver('d.test', 'u', [Buffer.from('one')]);
+    await rm(join(dir, 'd.test', 'u', 'new'), { recursive: true });
+    const b = await w.deliver('d.test', 'u', [Buffer.from('two')]);
+    assert.deepEqual(await readFile(b), Buffer.from('two'));
+    assert.deepEqual((await listMaildir(join(dir, 'd.test', 'u'))).tmp, []);
+  }));
+
+test('deliveries racing into a new Maildir all wait until its directories are durable', () =>
+  withTempDir(async (dir) => {
+    const fs = faultyFs();
+    let parentSynced = 0;
+    const slow = {
+      ...fs,
+      async open(path: string, flags: number | string, mode?: number) {
+        const f = await fs.open(path, flags, mode);
+        // The fsync of the domain folder, which makes the new user folder's entry durable.
+        if (path !== join(dir, 'd.test')) return f;
+        return {
+          ...f,
+          async sync() {
+            await new Promise((r) => setTimeout(r, 50));
+            await f.sync();
+            parentSynced = Date.now();
+          },
+        };
+      },
+    };
+    const w = new MaildirWriter({ root: dir, fs: slow });
+    const done: number[] = [];
+    await Promise.all(
+      Array.from({ length: 4 }, (_, i) =>
+        w.deliver('d.test', 'u', [Buffer.from(`m${i}`)]).then(() => done.push(Date.now())),
+      ),
+    );
+    assert.ok(parentSynced > 0, 'the parent of the new Maildir was never fsynced');
+    for (const t of done)
+      assert.ok(t >= parentSynced, 'a delivery was acknowledged before its Maildir was durable');
+  }));

@@ -195,3 +195,21 @@ test('a sealed segment with a few zeros after its records (a lost trim) reads cl
     assert.equal((await r.list()).length, 4);
     await r.close();
   }));
+
+test('zeros with data after them in a sealed segment are reported, not taken as its end', () =>
+  withDirs(async (a) => {
+    const s = new FsQueueStore(a, { preallocBytes: 0, segmentBytes: 1000 });
+    await s.open();
+    for (let i = 0; i < 4; i++) await s.put(envelope(`D${i}`), body(`D${i}`, 900));
+    await s.close();
+    const names = await segments(a);
+    // A sector that reads back as zeros in the middle of the first segment's only record.
+    const fh = await fsp.open(join(a, names[0]!), 'r+');
+    await fh.write(Buffer.alloc(64), 0, 64, 0);
+    await fh.close();
+    const r = new FsQueueStore(a);
+    await r.open();
+    assert.equal(r.warnings.length, 1);
+    assert.match(r.warnings[0]!, /zeros followed by data/);
+    await r.close();
+  }));
