@@ -151,8 +151,17 @@ export class Scheduler {
 
   /** A message was just accepted: attempt it now rather than at the next poll. */
   enqueued(_id: string): void {
-    this.wake();
+    // Not at once: this runs inside the receiver's commit, and a delivery set up right here (a
+    // claim, routing, the first write to the next hop) would go before the client's 250. After
+    // the pending I/O, new messages are also claimed together.
+    if (this.#wakeSoon) return;
+    this.#wakeSoon = setImmediate(() => {
+      this.#wakeSoon = null;
+      this.wake();
+    });
   }
+
+  #wakeSoon: NodeJS.Immediate | null = null;
 
   /** Runs a pass soon (coalesces with one already running). */
   wake(): void {
@@ -199,6 +208,8 @@ export class Scheduler {
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
+    if (this.#wakeSoon) clearImmediate(this.#wakeSoon);
+    this.#wakeSoon = null;
     await this.#passing;
     let timeout: NodeJS.Timeout | undefined;
     const waited = new Promise<void>((resolve) => {
