@@ -203,6 +203,10 @@ export class SegmentLog<E> {
     cur.synced = Math.max(cur.synced, end);
   }
 
+  #datasync(seg: Segment<E>): Promise<void> {
+    return this.fs.fdatasync ? this.fs.fdatasync(seg.fh.fd) : seg.fh.datasync();
+  }
+
   /** Reads `length` bytes at `offset` of a segment, keeping its file open meanwhile. */
   async read(seg: Segment<E>, offset: number, length: number): Promise<Buffer> {
     const buf = Buffer.allocUnsafe(length);
@@ -301,7 +305,7 @@ export class SegmentLog<E> {
           start,
         );
       }
-      if (sync && seg.synced < start + total) await seg.fh.datasync();
+      if (sync && seg.synced < start + total) await this.#datasync(seg);
     } catch (err) {
       // Nothing of this batch was acknowledged: cut it off so the next batch starts at a clean end.
       if (total > 0) {
