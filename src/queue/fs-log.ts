@@ -17,24 +17,15 @@
  * caller accepted (and then everything after them is lost too: the log stays a prefix). A batch
  * that fails (ENOSPC, EDQUOT, EIO) is cut off again (ftruncate to the last good end), rejected
  * with the original error, and the next batch starts at the good end: nothing half-acknowledged,
- * and writing goes on afterwards.
+ * and writing goes on afterwards. Ahead of the write position the current segment is kept
+ * zero-filled (queue/fs-fill.ts), so that a batch's fdatasync writes data only.
  */
 
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { QueueFs } from './fs-lock.js';
 import { QueueError } from './store.js';
-
-/** Free space a zero fill must leave on the file system. */
-const MIN_FREE_FOR_FILL = 256 * 1024 * 1024;
-/** The first zero fill of a segment: small, as a batch waits for it. */
-const FIRST_FILL = 256 * 1024;
-let zeroBuf = Buffer.alloc(0);
-/** A shared, never written, all-zero buffer of at least `n` bytes. */
-function zeros(n: number): Buffer {
-  if (zeroBuf.length < n) zeroBuf = Buffer.alloc(n);
-  return zeroBuf;
-}
+import { ZeroFill } from './fs-fill.js';
 
 export const SEGMENT_NAME = /^(\d{10})\.seg$/;
 const segmentName = (seq: number): string => `${String(seq).padStart(10, '0')}.seg`;
@@ -112,13 +103,7 @@ export class SegmentLog<E> {
   #running: Promise<void> | null = null;
   #nextSeq = 0;
   #syncTimer: NodeJS.Timeout | null = null;
-  /** The zero fill under way: it writes from `#fillFrom` on, where no batch may go meanwhile. */
-  #filling: Promise<void> | null = null;
-  #fillFrom = 0;
-  /** No zero fill before this time (the disk was short of space). */
-  #fillPausedUntil = 0;
-  /** Segments whose zero fill failed (a full disk): they grow by plain appends. */
-  #noFill = new WeakSet<Segment<E>>();
+  readonly #zero: ZeroFill<E>;
 
   /**
    * `afterCommit` runs inside the committer after every batch (compaction: it must be cheap when
@@ -129,7 +114,9 @@ export class SegmentLog<E> {
     private readonly dir: string,
     private readonly options: SegmentLogOptions,
     private readonly afterCommit: () => Promise<void>,
-  ) {}
+  ) {
+    this.#zero = new ZeroFill<E>(fs, dir, options);
+  }
 
   /** Segment file names in the directory, oldest first. */
   async names(): Promise<string[]> {
@@ -245,7 +232,7 @@ export class SegmentLog<E> {
 
   async closeAll(): Promise<void> {
     // A queue closed cleanly keeps no unused zeros: its files are exactly their records.
-    await this.#sealCurrent();
+    await this.#zero.seal(this.current);
     if (this.#syncTimer) clearTimeout(this.#syncTimer);
     this.#syncTimer = null;
     for (const seg of this.segments) await seg.fh.close().catch(() => undefined);
@@ -286,7 +273,7 @@ export class SegmentLog<E> {
       else {
         // Lazy records of the old segment must not outlive it undurable while the new one is synced.
         await this.syncCurrent();
-        await this.#sealCurrent();
+        await this.#zero.seal(this.current);
         seg = await this.#roll();
       }
     } catch (err) {
@@ -295,7 +282,7 @@ export class SegmentLog<E> {
     }
     const start = seg.size;
     // A batch reaching into the zero fill under way waits for it, or the zeros could land on it.
-    if (this.#filling && seg === this.current && start + total > this.#fillFrom) await this.#filling;
+    if (seg === this.current) await this.#zero.clear(start, total);
     try {
       if (total > 0) {
         await writeAll(
@@ -319,7 +306,7 @@ export class SegmentLog<E> {
     seg.size = start + total;
     if (sync) seg.synced = seg.size;
     else this.#armSyncTimer();
-    this.#fillAhead(seg);
+    if (seg === this.current) this.#zero.ahead(seg);
     let offset = start;
     for (const p of batch) {
       try {
@@ -332,78 +319,9 @@ export class SegmentLog<E> {
     return true;
   }
 
-  /**
-   * Keeps a zero-filled, fdatasynced region ahead of the write position. Appending past the end
-   * of a file changes its size, and ext4 then commits its journal in every fdatasync; writing
-   * over blocks that already exist is data only, about half the latency (PostgreSQL zero-fills
-   * its WAL segments for the same reason). The next step is filled while the current one still
-   * has half of it ahead, beside the committer, over bytes no batch reaches meanwhile (`#commit`
-   * waits for it otherwise). A failure (a full disk) only turns it off for this segment: records
-   * are then appended as they would be without it.
-   */
-  #fillAhead(seg: Segment<E>): void {
-    const step = this.#step();
-    if (step <= 0 || this.#filling || seg !== this.current || this.#noFill.has(seg)) return;
-    // Only ahead of a first fill (`primeCurrent`): a fill starting at the write position itself
-    // would hold every batch until it is done.
-    if (seg.zeroed === 0 || seg.size >= this.options.segmentBytes || seg.zeroed - seg.size >= step / 2)
-      return;
-    // Past the write position, always: batches bigger than a step may have overrun the zeros.
-    this.#filling = this.#fill(seg, Math.max(seg.zeroed, seg.size), step).finally(() => {
-      this.#filling = null;
-    });
-  }
-
-  /**
-   * The first zero fill of the current segment (a new one, or the last one after a restart): a
-   * small one, waited for, so that the fills after it run ahead of the batches.
-   */
-  async primeCurrent(): Promise<void> {
-    const seg = this.current;
-    const step = Math.min(this.#step(), FIRST_FILL);
-    if (!seg || step <= 0 || seg.zeroed > 0 || this.#noFill.has(seg)) return;
-    if (this.#filling) await this.#filling;
-    // Visible to `#commit` and `#sealCurrent` like any fill, should this ever run beside them.
-    this.#filling = this.#fill(seg, seg.size, step).finally(() => {
-      this.#filling = null;
-    });
-    await this.#filling;
-  }
-
-  #step(): number {
-    return Math.min(this.options.preallocBytes, this.options.segmentBytes);
-  }
-
-  async #fill(seg: Segment<E>, from: number, bytes: number): Promise<void> {
-    this.#fillFrom = from;
-    try {
-      // The zeros are a speed-up, never worth the last free space: that belongs to messages.
-      if (Date.now() < this.#fillPausedUntil) return;
-      const free = this.fs.freeBytes ? await this.fs.freeBytes(this.dir) : Infinity;
-      if (free < bytes + MIN_FREE_FOR_FILL) {
-        this.#fillPausedUntil = Date.now() + 10_000;
-        return;
-      }
-      const { bytesWritten } = await seg.fh.write(zeros(bytes), 0, bytes, from);
-      if (bytesWritten !== bytes) throw Object.assign(new Error('short write'), { code: 'ENOSPC' });
-      await seg.fh.datasync();
-      seg.zeroed = from + bytes;
-    } catch {
-      this.#noFill.add(seg);
-      // Give the space back (a full disk): no batch reaches past `from` while this runs.
-      await seg.fh.truncate(from).catch(() => undefined);
-    }
-  }
-
-  /** Before the log moves on: no fill runs on the old segment, and its unused zeros are cut off. */
-  async #sealCurrent(): Promise<void> {
-    if (this.#filling) await this.#filling;
-    const cur = this.current;
-    if (cur && cur.zeroed > cur.size) {
-      // Not synced: a crash that undoes it leaves zeros, which the scanner reads as the end.
-      await cur.fh.truncate(cur.size).catch(() => undefined);
-      cur.zeroed = 0;
-    }
+  /** The first zero fill of the current segment (a new one, or the last one after a restart). */
+  primeCurrent(): Promise<void> {
+    return this.#zero.prime(this.current);
   }
 
   /** Lazy records were written without an fdatasync: make sure one follows within `syncIntervalMs`. */
