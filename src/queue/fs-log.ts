@@ -186,7 +186,7 @@ export class SegmentLog<E> {
     const cur = this.current;
     if (!cur || cur.synced >= cur.size) return;
     const end = cur.size;
-    await cur.fh.datasync();
+    await this.#datasync(cur);
     cur.synced = Math.max(cur.synced, end);
   }
 

@@ -11,7 +11,7 @@ import { startFerrymail, globFiles, type Ferrymail } from '../helpers/ferrymail.
 import { freePort, makeTempDir, removeDir, run, sleep, waitFor } from '../helpers/proc.js';
 import { Raw } from '../receiver/harness.js';
 import { startDnsServer, type ZoneEntry } from '../router/dns-server.js';
-import { startRecordingPeer, type Behaviour } from './peer.js';
+import { relayToPeer, startRecordingPeer, type Behaviour } from './peer.js';
 
 const debug = (what: string, v: unknown) => {
   if (process.env.FERRYMAIL_DEBUG) console.log(what, JSON.stringify(v));
@@ -58,15 +58,10 @@ test('a next hop that drops mid-DATA, stalls, answers 421, then recovers: delive
   const script: Behaviour[] = ['drop-mid-data', 'stall-after-data', 'greet-421', 'mail-421'];
   const peer = await startRecordingPeer((n) => script[n] ?? 'ok');
   const fm = await startFerrymail({
-    config: {
-      hostname: 'mx.ferry.test',
-      domains: { local: ['ferry.test'] },
-      relay: { networks: ['127.0.0.1/32'] },
-      routes: { 'peer.test': `127.0.0.1:${peer.port}` },
-      queue: { retry: ['1s'] },
+    config: relayToPeer(peer.port, 'peer.test', {
       delivery: { data_done_timeout: '1s', command_timeout: '2s', data_init_timeout: '2s' },
       log: { level: 'info' },
-    },
+    }),
   });
   try {
     const token = `fault-${Date.now()}`;

@@ -18,7 +18,7 @@ import { readFile } from 'node:fs/promises';
 import { startFerrymail, globFiles, type Ferrymail } from '../helpers/ferrymail.js';
 import { waitFor, sleep } from '../helpers/proc.js';
 import { Raw } from '../receiver/harness.js';
-import { startRecordingPeer, type RecordingPeer } from './peer.js';
+import { relayToPeer, startRecordingPeer, type RecordingPeer } from './peer.js';
 
 const OUTSIDER = '127.0.0.2';
 
@@ -27,16 +27,7 @@ let peer: RecordingPeer;
 
 before(async () => {
   peer = await startRecordingPeer();
-  fm = await startFerrymail({
-    config: {
-      hostname: 'mx.ferry.test',
-      domains: { local: ['ferry.test'] },
-      relay: { networks: ['127.0.0.1/32'] },
-      routes: { '*': `127.0.0.1:${peer.port}` },
-      queue: { retry: ['1s'] },
-      log: { level: 'warn' },
-    },
-  });
+  fm = await startFerrymail({ config: relayToPeer(peer.port, '*') });
 });
 
 after(async () => {

@@ -130,3 +130,24 @@ export async function startRecordingPeer(
   peer.port = (server.address() as net.AddressInfo).port;
   return peer;
 }
+
+/**
+ * The ferrymail config the attack and fault tests share: `ferry.test` local, 127.0.0.1 may relay,
+ * mail for `route` (a domain, or `*`) goes to the recording peer on `peerPort`, retries every
+ * second. `extra` adds or replaces top-level tables.
+ */
+export function relayToPeer(
+  peerPort: number,
+  route = 'peer.test',
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    hostname: 'mx.ferry.test',
+    domains: { local: ['ferry.test'] },
+    relay: { networks: ['127.0.0.1/32'] },
+    routes: { [route]: `127.0.0.1:${peerPort}` },
+    queue: { retry: ['1s'] },
+    log: { level: 'warn' },
+    ...extra,
+  };
+}

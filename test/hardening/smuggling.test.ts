@@ -24,23 +24,14 @@ import { startFerrymail, globFiles, type Ferrymail } from '../helpers/ferrymail.
 import { waitFor, sleep } from '../helpers/proc.js';
 import { Raw } from '../receiver/harness.js';
 import { writePickupFile } from '../../src/cli/pickup.js';
-import { startRecordingPeer, type RecordingPeer } from './peer.js';
+import { relayToPeer, startRecordingPeer, type RecordingPeer } from './peer.js';
 
 let fm: Ferrymail;
 let peer: RecordingPeer;
 
 before(async () => {
   peer = await startRecordingPeer();
-  fm = await startFerrymail({
-    config: {
-      hostname: 'mx.ferry.test',
-      domains: { local: ['ferry.test'] },
-      relay: { networks: ['127.0.0.1/32'] },
-      routes: { 'peer.test': `127.0.0.1:${peer.port}` },
-      queue: { retry: ['1s'] },
-      log: { level: 'warn' },
-    },
-  });
+  fm = await startFerrymail({ config: relayToPeer(peer.port) });
 });
 
 after(async () => {

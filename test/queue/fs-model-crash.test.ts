@@ -14,17 +14,7 @@ import type { QueueStore } from '../../src/queue/store.js';
 import type { RecipientState } from '../../src/queue/types.js';
 import { CrashableFs } from './fixtures/crash-fs.js';
 import { body, bodyBytes, envelope, tempDir } from './fixtures/helpers.js';
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from '../helpers/seeded.js';
 
 type Op =
   | { kind: 'put'; id: string; n: number; size: number }
@@ -52,7 +42,7 @@ for (const seed of [11, 12, 13, 14, 15, 16]) {
   test(`lazy changes survive simulated crashes as a prefix (seed ${seed})`, async () => {
     const t = await tempDir();
     const dir = join(t.dir, 'queue');
-    const rnd = prng(seed);
+    const rnd = seeded(seed);
     const options = (fs: CrashableFs) => ({
       segmentBytes: 4096,
       maxBatchBytes: 3000,

@@ -12,18 +12,7 @@ import { MemoryQueueStore } from '../../src/queue/memory-store.js';
 import type { QueueStore } from '../../src/queue/store.js';
 import type { RecipientState } from '../../src/queue/types.js';
 import { body, envelope, tempDir } from './fixtures/helpers.js';
-
-/** Small deterministic PRNG (mulberry32), so a failure can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from '../helpers/seeded.js';
 
 async function snapshot(s: QueueStore): Promise<string> {
   return JSON.stringify(await s.list());
@@ -33,7 +22,7 @@ for (const seed of [1, 2, 3]) {
   test(`random concurrent changes agree with the model (seed ${seed})`, async () => {
     const t = await tempDir();
     const dir = join(t.dir, 'queue');
-    const rnd = prng(seed);
+    const rnd = seeded(seed);
     const model = new MemoryQueueStore();
     let fs = new FsQueueStore(dir, { segmentBytes: 4096, maxBatchBytes: 3000 });
     await fs.open();
